@@ -1,0 +1,32 @@
+# Every target that runs code first makes sure .venv is current: it is (re)built only
+# when pyproject.toml or constraints.txt changed since the last install.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install train test lint tensorboard clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+train: $(STAMP)
+	$(BIN)/lstm-train $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
+
+tensorboard: $(STAMP)
+	$(BIN)/tensorboard --logdir $(or $(LOGDIR),outputs)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

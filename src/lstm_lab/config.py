@@ -1,0 +1,181 @@
+"""The config schema: every user-facing key with its type and valid range, checked in one pass.
+
+Hydra's struct mode already refuses keys the YAML files do not define; this module adds the
+types and ranges, and refuses keys smuggled in with `+key=...` in the groups it owns. It imports
+neither torch nor Lightning, so a bad config is answered in about a second.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+
+class ConfigError(ValueError):
+    """A bad config value: `key` is the dotted path, the message says what would be valid."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Rule:
+    kind: type | tuple[type, ...]
+    valid: str  # what a valid value is, for the message: "an integer >= 1"
+    check: Callable[[Any], bool] = lambda v: True
+    optional: bool = False  # null allowed
+
+
+def _int(valid: str = "an integer", check=lambda v: True, optional: bool = False) -> Rule:
+    return Rule(int, valid, check, optional)
+
+
+def _num(valid: str = "a number", check=lambda v: True) -> Rule:
+    return Rule(float, valid, check)
+
+
+POSITIVE_INT = _int("an integer >= 1", lambda v: v >= 1)
+NON_NEGATIVE = _num("a number >= 0", lambda v: v >= 0)
+FRACTION = _num("a number in [0, 1]", lambda v: 0 <= v <= 1)
+
+# Sections whose every key is listed here; an extra key in them is an error.
+CLOSED_SECTIONS: dict[str, dict[str, Rule]] = {
+    "model": {
+        "hidden_size": POSITIVE_INT,
+        "num_layers": POSITIVE_INT,
+        "dropout": _num("a number in [0, 1)", lambda v: 0 <= v < 1),
+        "carry_state": Rule(bool, "true or false"),
+    },
+    "data": {
+        "_target_": Rule(str, "a dotted import path"),
+        "series": Rule(dict, "a mapping"),
+        "window": POSITIVE_INT,
+        "horizon": POSITIVE_INT,
+        "split": Rule(dict, "a mapping of train and val fractions"),
+        "batch_size": _int("an integer >= 1, or null for the whole split", lambda v: v >= 1, True),
+        "eval_batch_size": POSITIVE_INT,
+    },
+    "data.split": {"train": FRACTION, "val": FRACTION},
+}
+
+# Keys of open sections (free-form `_target_` nodes) that still have to make sense.
+KEYS: dict[str, Rule] = {
+    "seed": _int(),
+    "threads": _int("an integer >= 1, or null for torch's default", lambda v: v >= 1, True),
+    "trainer.max_epochs": POSITIVE_INT,
+    "optimizer.lr": _num("a number > 0", lambda v: v > 0),
+    "optimizer.weight_decay": NON_NEGATIVE,
+}
+
+# Series sources, by their `_target_`, with the keys each takes.
+SERIES: dict[str, dict[str, Rule]] = {
+    "lstm_lab.data.series.sine_series": {
+        "n_points": _int("an integer >= 2", lambda v: v >= 2),
+        "t_start": _num(),
+        "t_end": _num(),
+        "waves": Rule(list, "a list of {frequency, amplitude, phase}"),
+        "noise": NON_NEGATIVE,
+        "seed": _int(),
+    },
+}
+WAVE: dict[str, Rule] = {"frequency": _num(), "amplitude": _num(), "phase": _num()}
+
+
+def _matches(rule: Rule, value: Any) -> bool:
+    if value is None:
+        return rule.optional
+    kinds = rule.kind if isinstance(rule.kind, tuple) else (rule.kind,)
+    if isinstance(value, bool) and bool not in kinds:
+        return False  # True is an int to Python, never to a user
+    if float in kinds and isinstance(value, int):
+        return True
+    return isinstance(value, kinds)
+
+
+def _check(key: str, rule: Rule, value: Any) -> None:
+    if not _matches(rule, value) or (value is not None and not rule.check(value)):
+        raise ConfigError(key, f"got {value!r}; must be {rule.valid}")
+
+
+def _check_closed(prefix: str, node: Mapping, rules: Mapping[str, Rule]) -> None:
+    for key, value in node.items():
+        full = f"{prefix}.{key}"
+        if key not in rules:
+            raise ConfigError(full, unknown_key_message(key, rules))
+        _check(full, rules[key], value)
+
+
+def unknown_key_message(key: str, known: Any) -> str:
+    close = difflib.get_close_matches(str(key), [str(k) for k in known], n=1)
+    return "unknown key" + (f" (did you mean '{close[0]}'?)" if close else "")
+
+
+def _get(cfg: Mapping, dotted: str) -> tuple[bool, Any]:
+    node: Any = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def check_target(key: str, node: Any) -> None:
+    """`node._target_` must name an importable callable (optimizer, scheduler, callback, ...)."""
+    target = node.get("_target_") if isinstance(node, Mapping) else None
+    if not isinstance(target, str) or "." not in target:
+        raise ConfigError(f"{key}._target_", f"got {target!r}; must be a dotted import path")
+    module, _, name = target.rpartition(".")
+    try:
+        found = callable(getattr(importlib.import_module(module), name, None))
+    except ImportError:
+        found = False
+    if not found:
+        raise ConfigError(f"{key}._target_", f"cannot import '{target}'")
+
+
+def validate(cfg: DictConfig | Mapping) -> dict:
+    """Check every rule; return the config as a plain, resolved dict. Raises ConfigError."""
+    plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+    for section, rules in CLOSED_SECTIONS.items():
+        present, node = _get(plain, section)
+        if present:
+            _check_closed(section, node, rules)
+    for key, rule in KEYS.items():
+        present, value = _get(plain, key)
+        if present:
+            _check(key, rule, value)
+
+    series = plain["data"]["series"]
+    target = series.get("_target_")
+    if target not in SERIES:
+        raise ConfigError("data.series._target_", f"got {target!r}; one of {sorted(SERIES)}")
+    _check_closed(
+        "data.series", {k: v for k, v in series.items() if k != "_target_"}, SERIES[target]
+    )
+    for i, wave in enumerate(series.get("waves", [])):
+        if not isinstance(wave, Mapping):
+            raise ConfigError(
+                f"data.series.waves[{i}]", "must be a mapping of frequency/amplitude/phase"
+            )
+        _check_closed(f"data.series.waves[{i}]", wave, WAVE)
+    if "t_end" in series and series["t_end"] <= series["t_start"]:
+        raise ConfigError("data.series.t_end", f"got {series['t_end']}; must be > t_start")
+
+    split = plain["data"]["split"]
+    if split["train"] <= 0 or split["train"] + split["val"] >= 1:
+        raise ConfigError(
+            "data.split",
+            f"got train={split['train']}, val={split['val']}; need train > 0 and train + val < 1 "
+            "(the rest is the test split)",
+        )
+
+    check_target("optimizer", plain["optimizer"])
+    if plain.get("scheduler") is not None:
+        check_target("scheduler", plain["scheduler"])
+    return plain

@@ -1,0 +1,117 @@
+"""LightningDataModule serving windows as batches sliced from in-memory tensors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+
+from lstm_lab.data.windows import make_splits
+
+
+class TensorBatches:
+    """Batches sliced from whole tensors: no per-item collation, no worker processes.
+
+    Shuffling draws a fresh permutation each epoch from a generator seeded with
+    (seed, epoch), so the order depends only on the seed and the epoch number, and
+    `state_dict` lets a resumed run pick the data order up where it stopped.
+    """
+
+    def __init__(
+        self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0
+    ):
+        self.x, self.y = x, y
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return -(-len(self.x) // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.x)
+        if self.shuffle:
+            gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+            order = torch.randperm(n, generator=gen).to(self.x.device)
+        self.epoch += 1
+        for start in range(0, n, self.batch_size):
+            if self.shuffle:
+                idx = order[start : start + self.batch_size]
+                yield self.x[idx], self.y[idx]
+            else:
+                yield (
+                    self.x[start : start + self.batch_size],
+                    self.y[start : start + self.batch_size],
+                )
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch = state["epoch"]
+
+
+class WindowDataModule(L.LightningDataModule):
+    """Chronological train/val/test windows of one series, scaled with train statistics."""
+
+    def __init__(
+        self,
+        series: np.ndarray,
+        window: int = 10,
+        horizon: int = 1,
+        split: dict[str, float] | None = None,
+        batch_size: int | None = 16,
+        eval_batch_size: int = 1024,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        split = dict(split or {"train": 0.7, "val": 0.15})
+        self.series = np.asarray(series, dtype=np.float32)
+        self.window, self.horizon = window, horizon
+        self.batch_size, self.eval_batch_size, self.seed = batch_size, eval_batch_size, seed
+        arrays, self.scaler = make_splits(
+            self.series, window, horizon, split["train"], split["val"]
+        )
+        self.tensors = {
+            k: (torch.from_numpy(x), torch.from_numpy(y)) for k, (x, y) in arrays.items()
+        }
+        self._loaders: dict[str, TensorBatches] = {}
+
+    @property
+    def n_features(self) -> int:
+        return self.series.shape[1]
+
+    def setup(self, stage: str) -> None:
+        # Keep the data on the training device, so batches are sliced there (no copies per step).
+        device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
+        if self.tensors["train"][0].device != device:
+            self.tensors = {k: (x.to(device), y.to(device)) for k, (x, y) in self.tensors.items()}
+            self._loaders.clear()
+
+    def _loader(self, name: str) -> TensorBatches:
+        if name not in self._loaders:
+            x, y = self.tensors[name]
+            size = self.batch_size if name == "train" else self.eval_batch_size
+            self._loaders[name] = TensorBatches(
+                x, y, size or len(x), shuffle=name == "train", seed=self.seed
+            )
+        return self._loaders[name]
+
+    def train_dataloader(self) -> TensorBatches:
+        return self._loader("train")
+
+    def val_dataloader(self) -> TensorBatches:
+        return self._loader("val")
+
+    def test_dataloader(self) -> TensorBatches:
+        return self._loader("test")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"train_epoch": self._loader("train").epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._loader("train").epoch = state["train_epoch"]

@@ -1,0 +1,83 @@
+"""Windows, chronological splits and train-only scaling: numpy in, numpy out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SPLITS = ("train", "val", "test")
+
+
+def create_sequences(
+    series: np.ndarray, window: int, horizon: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cut (T, F) `series` into inputs (N, window, F) and targets (N, horizon) of column 0.
+
+    Window i reads series[i : i + window] and predicts column 0 of the next `horizon` steps.
+    """
+    series = np.asarray(series, dtype=np.float32)
+    if series.ndim == 1:
+        series = series[:, None]
+    n = len(series) - window - horizon + 1
+    if n < 1:
+        raise ValueError(f"a series of {len(series)} steps holds no window of {window} + {horizon}")
+    idx = np.arange(n)[:, None]
+    x = series[idx + np.arange(window)]
+    y = series[idx + window + np.arange(horizon), 0]
+    return x, y
+
+
+def split_bounds(n_points: int, train: float, val: float) -> dict[str, tuple[int, int]]:
+    """Chronological [start, end) of each split: train, then val, then the rest as test."""
+    a = int(round(n_points * train))
+    b = int(round(n_points * (train + val)))
+    return {"train": (0, a), "val": (a, b), "test": (b, n_points)}
+
+
+@dataclass(frozen=True)
+class StandardScaler:
+    """Per-column mean/std, fitted on the training split only."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, values: np.ndarray) -> StandardScaler:
+        std = values.std(axis=0)
+        return cls(values.mean(axis=0), np.where(std > 0, std, 1.0))
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        return ((values - self.mean) / self.std).astype(np.float32)
+
+    def inverse_target(self, values: np.ndarray) -> np.ndarray:
+        """Undo the scaling of column 0 (the target), for predictions in original units."""
+        return values * self.std[0] + self.mean[0]
+
+
+def make_splits(
+    series: np.ndarray, window: int, horizon: int, train: float, val: float
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], StandardScaler]:
+    """Scaled (x, y) windows per split; each split is windowed on its own stretch of time.
+
+    Windowing each stretch separately means no window's inputs or targets cross into a
+    later split, and the scaler sees the training stretch alone.
+    """
+    series = np.asarray(series, dtype=np.float32)
+    bounds = split_bounds(len(series), train, val)
+    check_split_lengths(bounds, window, horizon)
+    start, end = bounds["train"]
+    scaler = StandardScaler.fit(series[start:end])
+    scaled = scaler.transform(series)
+    return {
+        name: create_sequences(scaled[a:b], window, horizon) for name, (a, b) in bounds.items()
+    }, scaler
+
+
+def check_split_lengths(bounds: dict[str, tuple[int, int]], window: int, horizon: int) -> None:
+    for name, (a, b) in bounds.items():
+        if b - a < window + horizon:
+            raise ValueError(
+                f"the {name} split has {b - a} steps, too few for one window of "
+                f"{window} inputs + {horizon} target(s)"
+            )

@@ -1,0 +1,122 @@
+"""LightningModule around LSTMRegressor: MSE loss, configurable optimizer and scheduler."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torchmetrics import MeanAbsoluteError, MeanSquaredError
+
+from lstm_lab.models.lstm import LSTMRegressor, State
+
+# Scheduler arguments that mean "the length of the run"; filled in when the config leaves them out.
+_RUN_LENGTH_ARGS = ("total_steps", "T_max")
+
+
+class LSTMModule(L.LightningModule):
+    """Trains on scaled data; reports test metrics in the series' original units.
+
+    `carry_state` reproduces a habit of the classic tutorial: the detached (h, c) left by one
+    training batch is the initial state of the next batch of the same shape (with full-batch
+    training, of the next epoch). Evaluation always starts from zero state.
+    """
+
+    def __init__(
+        self,
+        net: LSTMRegressor,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., object] | None = None,
+        scheduler_options: dict | None = None,
+        carry_state: bool = False,
+        target_mean: float = 0.0,
+        target_std: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        # Lightning's lr_scheduler keys: interval ("step" or "epoch"), monitor, frequency.
+        self.scheduler_options = {"interval": "epoch", **(scheduler_options or {})}
+        self.carry_state = carry_state
+        self._state: State | None = None
+        self.best_val_loss = float("inf")
+        # Buffers, so checkpoints carry the scaling needed to report in original units.
+        self.register_buffer("target_mean", torch.tensor(float(target_mean)))
+        self.register_buffer("target_std", torch.tensor(float(target_std)))
+        self.test_mse = MeanSquaredError()
+        self.test_rmse = MeanSquaredError(squared=False)
+        self.test_mae = MeanAbsoluteError()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def to_original_units(self, scaled: torch.Tensor) -> torch.Tensor:
+        return scaled * self.target_std + self.target_mean
+
+    def training_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor:
+        x, y = batch
+        state = (
+            self._state if self._state is not None and self._state[0].shape[1] == len(x) else None
+        )
+        pred, _, (h, c) = self.net.forward_with_state(x, state)
+        if self.carry_state:
+            self._state = (h.detach(), c.detach())
+        loss = F.mse_loss(pred, y)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, y = batch
+        loss = F.mse_loss(self.net(x), y)
+        self.log("val/loss", loss, on_epoch=True, prog_bar=True, batch_size=len(x))
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.trainer.sanity_checking and "val/loss" in self.trainer.callback_metrics:
+            self.best_val_loss = min(
+                self.best_val_loss, float(self.trainer.callback_metrics["val/loss"])
+            )
+            self.log("val/loss_best", self.best_val_loss)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["best_val_loss"] = self.best_val_loss
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.best_val_loss = checkpoint.get("best_val_loss", float("inf"))
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, y = batch
+        pred, true = self.to_original_units(self.net(x)), self.to_original_units(y)
+        for name, metric in (
+            ("mse", self.test_mse),
+            ("rmse", self.test_rmse),
+            ("mae", self.test_mae),
+        ):
+            metric(pred, true)
+            self.log(f"test/{name}", metric, on_epoch=True, batch_size=len(x))
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer, **self._run_length_kwargs())
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, **self.scheduler_options},
+        }
+
+    def _run_length_kwargs(self) -> dict[str, int]:
+        """OneCycleLR total_steps, CosineAnnealingLR T_max: the run's length in intervals."""
+        factory = self.scheduler_factory
+        given = factory.keywords if isinstance(factory, functools.partial) else {}
+        params = inspect.signature(factory).parameters
+        steps = self.trainer.estimated_stepping_batches
+        length = int(
+            steps if self.scheduler_options["interval"] == "step" else self.trainer.max_epochs
+        )
+        return {k: length for k in _RUN_LENGTH_ARGS if k in params and given.get(k) is None}

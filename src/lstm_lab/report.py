@@ -1,0 +1,95 @@
+"""What a run records about itself: provenance, HParams, metrics.json and the summary printed."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from lstm_lab import CONFIG_DIR
+
+PACKAGES = ("lstm-lab", "torch", "lightning", "torchmetrics", "numpy", "hydra-core", "omegaconf")
+
+
+def package_versions() -> dict[str, str | None]:
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def git_commit(repo: Path = CONFIG_DIR.parent) -> str | None:
+    """HEAD of the checkout the configs came from, with '-dirty' when it has local changes."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def run_info(plain: dict) -> dict[str, Any]:
+    import torch
+
+    return {
+        "seed": plain["seed"],
+        "threads": torch.get_num_threads(),
+        "versions": package_versions(),
+        "git_commit": git_commit(),
+    }
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: node}
+
+
+def hparams_of(plain: dict) -> dict[str, Any]:
+    """The hyperparameters a run is compared by, flat and TensorBoard-friendly."""
+    keep = {k: plain.get(k) for k in ("model", "data", "optimizer", "scheduler", "seed")}
+    keep["trainer"] = {"max_epochs": plain["trainer"]["max_epochs"]}
+    flat = flatten(keep)
+    return {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in flat.items()}
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write atomically: a reader never sees half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def print_summary(metrics: dict, run_dir: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Test metrics (original units)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("best val/loss (scaled)", f"{metrics['best_val_loss']:.4g}")
+    for name, value in metrics["test"].items():
+        table.add_row(f"test/{name}", f"{value:.4g}")
+    Console().print(table)
+    # Plain prints: these lines are meant to be copied, so no wrapping.
+    print(f"Run directory: {run_dir}")
+    print(f"TensorBoard:   tensorboard --logdir {run_dir}")
