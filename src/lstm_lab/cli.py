@@ -67,7 +67,7 @@ def user_task(task: Callable[[DictConfig], T], prog: str) -> Callable[[DictConfi
     def wrapped(cfg: DictConfig) -> T:
         try:
             return task(cfg)
-        except ConfigError as error:
+        except USER_ERRORS as error:
             if os.environ.get("LSTM_LAB_VERBOSE") == "1":
                 raise
             _remove_empty_run_dir()

@@ -60,6 +60,7 @@ CLOSED_SECTIONS: dict[str, dict[str, Rule]] = {
         "split": Rule(dict, "a mapping of train and val fractions"),
         "batch_size": _int("an integer >= 1, or null for the whole split", lambda v: v >= 1, True),
         "eval_batch_size": POSITIVE_INT,
+        "shuffle": Rule(bool, "true or false"),
     },
     "data.split": {"train": FRACTION, "val": FRACTION},
 }
@@ -175,7 +176,11 @@ def validate(cfg: DictConfig | Mapping) -> dict:
             "(the rest is the test split)",
         )
 
-    check_target("optimizer", plain["optimizer"])
-    if plain.get("scheduler") is not None:
-        check_target("scheduler", plain["scheduler"])
     return plain
+
+
+def check_targets(plain: dict) -> None:
+    """The optimizer and scheduler must be importable (this imports torch, so it comes last)."""
+    check_target("optimizer", plain["optimizer"])
+    if plain.get("scheduler"):
+        check_target("scheduler", plain["scheduler"])

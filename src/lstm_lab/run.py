@@ -12,9 +12,10 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from lstm_lab.config import ConfigError
 from lstm_lab.evaluation.forecast import predict
 from lstm_lab.models.lstm import LSTMRegressor
-from lstm_lab.models.module import LSTMModule
+from lstm_lab.models.module import LSTMModule, run_length_kwargs
 from lstm_lab.report import hparams_of, print_summary, run_info, write_json
 
 # Keys of a scheduler config that are Lightning's lr_scheduler options, not the scheduler's.
@@ -35,17 +36,34 @@ def build_module(plain: dict, cfg: DictConfig, n_features: int, scaler) -> LSTMM
         dropout=model["dropout"],
         horizon=data["horizon"],
     )
-    scheduler = dict(plain.get("scheduler") or {})
-    options = {k: scheduler.pop(k) for k in SCHEDULER_OPTIONS if k in scheduler}
+    scheduler_cfg = dict(plain.get("scheduler") or {})
+    options = {k: scheduler_cfg.pop(k) for k in SCHEDULER_OPTIONS if k in scheduler_cfg}
+    optimizer = instantiate(cfg.optimizer)
+    scheduler = instantiate(scheduler_cfg) if scheduler_cfg else None
+    _try_factories(optimizer, scheduler)
     return LSTMModule(
         net,
-        optimizer=instantiate(cfg.optimizer),
-        scheduler=instantiate(scheduler) if scheduler else None,
+        optimizer=optimizer,
+        scheduler=scheduler,
         scheduler_options=options,
         carry_state=model["carry_state"],
         target_mean=float(scaler.mean[0]),
         target_std=float(scaler.std[0]),
     )
+
+
+def _try_factories(optimizer, scheduler) -> None:
+    """Build the optimizer and scheduler once on a dummy parameter, so a bad argument is a
+    config error now rather than a traceback after training has started."""
+    try:
+        built = optimizer([torch.nn.Parameter(torch.zeros(1))])
+    except (TypeError, ValueError) as error:
+        raise ConfigError("optimizer", str(error)) from None
+    try:
+        if scheduler is not None:
+            scheduler(built, **run_length_kwargs(scheduler, 1))
+    except (TypeError, ValueError) as error:
+        raise ConfigError("scheduler", str(error)) from None
 
 
 def train_and_test(cfg: DictConfig, plain: dict, series: np.ndarray) -> dict[str, Any]:

@@ -66,13 +66,15 @@ class WindowDataModule(L.LightningDataModule):
         split: dict[str, float] | None = None,
         batch_size: int | None = 16,
         eval_batch_size: int = 1024,
+        shuffle: bool = True,
         seed: int = 0,
     ) -> None:
         super().__init__()
         split = dict(split or {"train": 0.7, "val": 0.15})
         self.series = np.asarray(series, dtype=np.float32)
         self.window, self.horizon = window, horizon
-        self.batch_size, self.eval_batch_size, self.seed = batch_size, eval_batch_size, seed
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.shuffle, self.seed = shuffle, seed
         arrays, self.scaler = make_splits(
             self.series, window, horizon, split["train"], split["val"]
         )
@@ -97,7 +99,7 @@ class WindowDataModule(L.LightningDataModule):
             x, y = self.tensors[name]
             size = self.batch_size if name == "train" else self.eval_batch_size
             self._loaders[name] = TensorBatches(
-                x, y, size or len(x), shuffle=name == "train", seed=self.seed
+                x, y, size or len(x), shuffle=self.shuffle and name == "train", seed=self.seed
             )
         return self._loaders[name]
 

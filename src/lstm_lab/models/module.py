@@ -9,12 +9,20 @@ from collections.abc import Callable
 import lightning as L
 import torch
 import torch.nn.functional as F
-from torchmetrics import MeanAbsoluteError, MeanSquaredError
+from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
 from lstm_lab.models.lstm import LSTMRegressor, State
 
 # Scheduler arguments that mean "the length of the run"; filled in when the config leaves them out.
 _RUN_LENGTH_ARGS = ("total_steps", "T_max")
+
+
+def run_length_kwargs(factory: Callable, length: int) -> dict[str, int]:
+    """OneCycleLR total_steps, CosineAnnealingLR T_max: the run's length, where not configured."""
+    partial = isinstance(factory, functools.partial)
+    given = factory.keywords if partial else {}
+    params = inspect.signature(factory.func if partial else factory).parameters
+    return {k: length for k in _RUN_LENGTH_ARGS if k in params and given.get(k) is None}
 
 
 class LSTMModule(L.LightningModule):
@@ -47,9 +55,14 @@ class LSTMModule(L.LightningModule):
         # Buffers, so checkpoints carry the scaling needed to report in original units.
         self.register_buffer("target_mean", torch.tensor(float(target_mean)))
         self.register_buffer("target_std", torch.tensor(float(target_std)))
-        self.test_mse = MeanSquaredError()
-        self.test_rmse = MeanSquaredError(squared=False)
-        self.test_mae = MeanAbsoluteError()
+        self.test_metrics = MetricCollection(
+            {
+                "mse": MeanSquaredError(),
+                "rmse": MeanSquaredError(squared=False),
+                "mae": MeanAbsoluteError(),
+            },
+            prefix="test/",
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -92,31 +105,23 @@ class LSTMModule(L.LightningModule):
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
         pred, true = self.to_original_units(self.net(x)), self.to_original_units(y)
-        for name, metric in (
-            ("mse", self.test_mse),
-            ("rmse", self.test_rmse),
-            ("mae", self.test_mae),
-        ):
-            metric(pred, true)
-            self.log(f"test/{name}", metric, on_epoch=True, batch_size=len(x))
+        self.test_metrics.update(pred, true)
+        self.log_dict(self.test_metrics, batch_size=len(x))
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = self.scheduler_factory(optimizer, **self._run_length_kwargs())
+        interval = self.scheduler_options["interval"]
+        length = (
+            self.trainer.estimated_stepping_batches
+            if interval == "step"
+            else self.trainer.max_epochs
+        )
+        scheduler = self.scheduler_factory(
+            optimizer, **run_length_kwargs(self.scheduler_factory, int(length))
+        )
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, **self.scheduler_options},
         }
-
-    def _run_length_kwargs(self) -> dict[str, int]:
-        """OneCycleLR total_steps, CosineAnnealingLR T_max: the run's length in intervals."""
-        factory = self.scheduler_factory
-        given = factory.keywords if isinstance(factory, functools.partial) else {}
-        params = inspect.signature(factory).parameters
-        steps = self.trainer.estimated_stepping_batches
-        length = int(
-            steps if self.scheduler_options["interval"] == "step" else self.trainer.max_epochs
-        )
-        return {k: length for k in _RUN_LENGTH_ARGS if k in params and given.get(k) is None}
