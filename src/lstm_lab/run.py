@@ -120,7 +120,7 @@ def _report(trainer, module, datamodule, plain, metrics, run_dir: Path) -> None:
     for logger in trainer.loggers:
         if isinstance(logger, L.pytorch.loggers.TensorBoardLogger):
             logger.experiment.add_figure("test/prediction", fig, trainer.global_step)
-            logger.log_hyperparams(hparams_of(plain), hp_metrics)
+            logger.log_hyperparams(hparams_of(plain), hp_metrics, step=trainer.global_step)
         logger.finalize("success")
     write_json(run_dir / "metrics.json", metrics)
     print_summary(metrics, run_dir)

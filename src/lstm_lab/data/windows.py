@@ -9,6 +9,12 @@ import numpy as np
 SPLITS = ("train", "val", "test")
 
 
+def as_columns(series: np.ndarray) -> np.ndarray:
+    """float32 (time, features); a 1-D series becomes one column."""
+    series = np.asarray(series, dtype=np.float32)
+    return series[:, None] if series.ndim == 1 else series
+
+
 def create_sequences(
     series: np.ndarray, window: int, horizon: int = 1
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -16,9 +22,7 @@ def create_sequences(
 
     Window i reads series[i : i + window] and predicts column 0 of the next `horizon` steps.
     """
-    series = np.asarray(series, dtype=np.float32)
-    if series.ndim == 1:
-        series = series[:, None]
+    series = as_columns(series)
     n = len(series) - window - horizon + 1
     if n < 1:
         raise ValueError(f"a series of {len(series)} steps holds no window of {window} + {horizon}")
@@ -63,7 +67,7 @@ def make_splits(
     Windowing each stretch separately means no window's inputs or targets cross into a
     later split, and the scaler sees the training stretch alone.
     """
-    series = np.asarray(series, dtype=np.float32)
+    series = as_columns(series)
     bounds = split_bounds(len(series), train, val)
     check_split_lengths(bounds, window, horizon)
     start, end = bounds["train"]

@@ -1,0 +1,124 @@
+"""lstm-train in a subprocess, the way a user runs it."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from conftest import QUICK, cli, read_metrics, run_dirs, train
+
+
+def load_events(run_dir):
+    events = EventAccumulator(
+        str(run_dir / "tensorboard"), size_guidance={"scalars": 0, "images": 0}
+    )
+    events.Reload()
+    return events
+
+
+def hparams_session(events) -> dict:
+    content = events.PluginTagToContent("hparams")
+    data = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+    return {k: v.ListFields()[0][1] for k, v in data.session_start_info.hparams.items()}
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory):
+    """One short run with overrides, shared by the tests that inspect its outputs."""
+    root = tmp_path_factory.mktemp("cli")
+    overrides = [*QUICK, "model.hidden_size=12", "model.num_layers=2", "data.batch_size=32"]
+    return train(root, *overrides), root
+
+
+def test_saved_config_shows_the_overrides(short_run):
+    run_dir, _ = short_run
+    saved = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())
+    assert saved["model"]["hidden_size"] == 12 and saved["model"]["num_layers"] == 2
+    assert saved["trainer"]["max_epochs"] == 2
+    assert "model.hidden_size=12" in (run_dir / ".hydra" / "overrides.yaml").read_text()
+
+
+def test_run_directory_holds_every_artefact(short_run):
+    run_dir, root = short_run
+    assert run_dir.parent == root / "outputs" / "runs"
+    assert (run_dir / "checkpoints" / "best.ckpt").is_file()
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert (run_dir / "plots" / "test_prediction.png").stat().st_size > 10_000
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    metrics = read_metrics(run_dir)
+    assert metrics["status"] == "completed"
+    assert set(metrics["test"]) == {"mse", "rmse", "mae"}
+    assert metrics["test"]["rmse"] == pytest.approx(metrics["test"]["mse"] ** 0.5, rel=1e-4)
+    assert metrics["seed"] == 42 and metrics["epochs"] == 2
+    assert metrics["versions"]["torch"] and metrics["versions"]["lightning"]
+    assert "git_commit" in metrics and metrics["wall_time_s"] > 0
+
+
+def test_tensorboard_has_curves_images_and_real_hparams(short_run):
+    run_dir, _ = short_run
+    events = load_events(run_dir)
+    scalars = events.Tags()["scalars"]
+    # Each epoch has fewer batches than Lightning's default logging interval (50);
+    # the curves must be there anyway, one point per epoch.
+    assert len(events.Scalars("train/loss")) == 2
+    assert len(events.Scalars("val/loss")) == 2
+    assert {"test/mse", "test/rmse", "test/mae"} <= set(scalars)
+    assert "test/prediction" in events.Tags()["images"]
+    hparams = hparams_session(events)
+    assert hparams["model.hidden_size"] == 12 and hparams["model.num_layers"] == 2
+    metrics = read_metrics(run_dir)
+    (hp_mse,) = events.Scalars("hp/test_mse")
+    assert hp_mse.value == pytest.approx(metrics["test"]["mse"], rel=1e-5)
+    assert events.Scalars("hp/best_val_loss")[0].value == pytest.approx(
+        metrics["best_val_loss"], rel=1e-5
+    )
+    assert "hp_metric" not in scalars  # no -1 placeholder
+
+
+def test_summary_prints_metrics_run_dir_and_tensorboard_command(tmp_path):
+    proc = cli(*QUICK, "trainer.max_epochs=1", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run_dir,) = run_dirs(tmp_path)
+    assert "test/mse" in proc.stdout
+    assert f"Run directory: {run_dir}" in proc.stdout
+    assert f"tensorboard --logdir {run_dir}" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "override,expected",
+    [
+        ("model.hidden_sise=64", "model.hidden_sise: unknown key (did you mean 'hidden_size'?)"),
+        ("model.hidden_size=0", "model.hidden_size: got 0; must be an integer >= 1"),
+        ("optimizer.lr=-1", "optimizer.lr: got -1; must be a number > 0"),
+        ("data.window=200", "data.window: the val split has 150 steps"),
+        ("model=nope", "Could not find 'model/nope'; available: lstm"),
+        ("+optimizer.foo=1", "optimizer: Adam.__init__() got an unexpected keyword argument 'foo'"),
+    ],
+)
+def test_config_errors_are_one_line_fast_and_leave_nothing(tmp_path, override, expected):
+    start = time.perf_counter()
+    proc = cli(override, cwd=tmp_path)
+    elapsed = time.perf_counter() - start
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("lstm-train: error: ") and expected in lines[0]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not run_dirs(tmp_path), "a refused config must not leave a run directory"
+    print(f"{override}: {elapsed:.2f}s")  # startup time is measured by `make bench`, not asserted
+
+
+def test_verbose_shows_the_traceback(tmp_path):
+    proc = cli("model.hidden_size=0", "--verbose", cwd=tmp_path)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_help_lists_the_config_groups(tmp_path):
+    proc = cli("--help", cwd=tmp_path)
+    assert proc.returncode == 0
+    for group in ("data", "model", "optimizer", "scheduler", "trainer", "experiment"):
+        assert f"{group}:" in proc.stdout

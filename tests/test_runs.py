@@ -1,0 +1,36 @@
+"""Whole runs: reproducibility, the default run's accuracy, the tutorial setting."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import QUICK, read_metrics, train
+
+
+def comparable(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if k != "wall_time_s"}
+
+
+def test_same_seed_same_metrics_other_seed_other_metrics(tmp_path):
+    first = read_metrics(train(tmp_path, *QUICK, "seed=7"))
+    second = read_metrics(train(tmp_path, *QUICK, "seed=7"))
+    other = read_metrics(train(tmp_path, *QUICK, "seed=8"))
+    assert comparable(first) == comparable(second)
+    assert first["test"] != other["test"]
+
+
+@pytest.mark.slow
+def test_default_run_beats_both_tutorial_anchors(tmp_path):
+    """`make train` with no overrides: held-out test MSE at or below 2e-6."""
+    metrics = read_metrics(train(tmp_path))
+    assert metrics["epochs"] == 40
+    assert metrics["test"]["mse"] <= 2e-6, metrics["test"]
+
+
+@pytest.mark.slow
+def test_seed_tutorial_runs_and_records_its_much_larger_error(tmp_path):
+    metrics = read_metrics(train(tmp_path, "experiment=seed_tutorial"))
+    assert (
+        metrics["epochs"] == 100 and metrics["global_step"] == 100
+    )  # full batch: one step per epoch
+    assert metrics["test"]["mse"] > 1e-5, metrics["test"]
