@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ from lstm_lab.evaluation.forecast import predict
 from lstm_lab.models.lstm import LSTMRegressor
 from lstm_lab.models.module import LSTMModule, run_length_kwargs
 from lstm_lab.report import hparams_of, print_summary, run_info, write_json
+
+# Lightning 2.6 builds torch's LeafSpec, which torch 2.13 deprecates; nothing to set on our side.
+warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 
 # Keys of a scheduler config that are Lightning's lr_scheduler options, not the scheduler's.
 SCHEDULER_OPTIONS = ("interval", "frequency", "monitor")
