@@ -19,7 +19,7 @@ QUICK = ["data.series.n_points=300", "data.series.t_end=30", "trainer.max_epochs
 
 
 def cli(
-    *args: str, cwd: Path, prog: str = "lstm-train", timeout: int = 300
+    *args: str, cwd: Path, prog: str = "lstm-train", timeout: int = 900
 ) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "LSTM_LAB_VERBOSE")}
     env["COLUMNS"] = "120"
