@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install train test lint tensorboard clean
+.PHONY: install train test bench lint tensorboard clean
 
 install: $(STAMP)
 
@@ -20,6 +20,9 @@ train: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench.py $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests scripts

@@ -100,6 +100,7 @@ def train_and_test(cfg: DictConfig, plain: dict, series: np.ndarray) -> dict[str
         "global_step": trainer.global_step,
         "n_params": sum(p.numel() for p in module.net.parameters()),
         **run_info(plain),
+        "time_to_first_step_s": module.time_to_first_step_s,
         "wall_time_s": round(time.perf_counter() - start, 3),
     }
     if trainer.is_global_zero:

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
 from lstm_lab.models.lstm import LSTMRegressor, State
+from lstm_lab.report import process_age_s
 
 # Scheduler arguments that mean "the length of the run"; filled in when the config leaves them out.
 _RUN_LENGTH_ARGS = ("total_steps", "T_max")
@@ -52,6 +53,7 @@ class LSTMModule(L.LightningModule):
         self.carry_state = carry_state
         self._state: State | None = None
         self.best_val_loss = float("inf")
+        self.time_to_first_step_s: float | None = None  # process start -> first training step
         # Buffers, so checkpoints carry the scaling needed to report in original units.
         self.register_buffer("target_mean", torch.tensor(float(target_mean)))
         self.register_buffer("target_std", torch.tensor(float(target_std)))
@@ -69,6 +71,10 @@ class LSTMModule(L.LightningModule):
 
     def to_original_units(self, scaled: torch.Tensor) -> torch.Tensor:
         return scaled * self.target_std + self.target_mean
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        if self.time_to_first_step_s is None:
+            self.time_to_first_step_s = process_age_s()
 
     def training_step(
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int

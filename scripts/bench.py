@@ -1,0 +1,279 @@
+"""make bench: lstm-lab's overheads against a hand-written PyTorch loop, side by side.
+
+Every figure that is compared is measured in this one invocation, alternating the
+contenders, so ratios hold on a noisy machine. Writes a JSON file and prints a table.
+
+    python scripts/bench.py                 # the full benchmark (several minutes on 2 cores)
+    python scripts/bench.py --quick         # a tiny setting: checks that everything runs
+    python scripts/bench.py --device cuda   # the GPU path (trainer=gpu)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
+
+# Targets from the performance issue: (figure, comparison, bound).
+TARGETS = {
+    "throughput_ratio_h100": (">=", 1.0),
+    "throughput_ratio_h16": (">=", 0.95),
+    "mse_ratio_tutorial_over_default": (">=", 100.0),
+    "wall_ratio_default_over_tutorial": ("<=", 1.0),
+    "help_s": ("<=", 1.5),
+    "config_error_s": ("<=", 1.5),
+    "sweep_ratio_parallel_over_sequential": ("<=", 0.75),
+}
+
+
+def run_timed(args: list[str], cwd: Path) -> tuple[float, int, int]:
+    """Wall time, exit status and peak RSS (KiB) of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return time.perf_counter() - start, proc.returncode, usage.ru_maxrss
+
+
+def newest_metrics(root: Path) -> dict:
+    paths = sorted(root.glob("outputs/runs/*/metrics.json"), key=lambda p: p.stat().st_mtime)
+    return json.loads(paths[-1].read_text())
+
+
+# --------------------------------------------------------------------------- training loop
+def throughput(hidden: int, steps: int, repeats: int, device: str, workdir: Path) -> dict:
+    """Windows per second of lstm-lab's Trainer and of a hand-written loop, same steps."""
+    import torch
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from lstm_lab import CONFIG_DIR
+    from lstm_lab.config import validate
+    from lstm_lab.models.lstm import LSTMRegressor
+    from lstm_lab.run import build_module, instantiate_all
+    from lstm_lab.train import build_series
+
+    overrides = [
+        f"model.hidden_size={hidden}",
+        f"+trainer.max_steps={steps}",
+        "trainer.max_epochs=100000",
+        f"paths.run_dir={workdir / f'h{hidden}'}",
+    ]
+    if device == "cuda":
+        overrides.append("trainer=gpu")
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=overrides)
+    plain = validate(cfg)
+    series = build_series(plain)
+    batch = plain["data"]["batch_size"]
+
+    def project() -> float:
+        torch.manual_seed(0)
+        dm = instantiate(cfg.data, series=series, seed=0)
+        module = build_module(plain, cfg, dm.n_features, dm.scaler)
+        trainer = instantiate(
+            cfg.trainer,
+            callbacks=instantiate_all(cfg.callbacks),
+            logger=instantiate_all(cfg.logger),
+        )
+        start = time.perf_counter()
+        trainer.fit(module, datamodule=dm)
+        assert trainer.global_step == steps
+        return time.perf_counter() - start
+
+    def handwritten() -> float:
+        torch.manual_seed(0)
+        dm = instantiate(cfg.data, series=series, seed=0)
+        x, y = dm.tensors["train"]
+        start = time.perf_counter()
+        net = LSTMRegressor(1, hidden, 1, 0.0, 1).to(device)
+        opt = torch.optim.Adam(net.parameters(), lr=plain["optimizer"]["lr"])
+        loader = DataLoader(TensorDataset(x, y), batch_size=batch, shuffle=True)
+        done = 0
+        while done < steps:
+            for xb, yb in loader:
+                xb, yb = xb.to(device), yb.to(device)
+                loss = torch.nn.functional.mse_loss(net(xb), yb)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                done += 1
+                if done == steps:
+                    break
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    times: dict[str, list[float]] = {"project": [], "handwritten": []}
+    for _ in range(repeats):
+        times["handwritten"].append(handwritten())
+        times["project"].append(project())
+    rate = {k: steps * batch / statistics.median(v) for k, v in times.items()}
+    return {
+        "hidden_size": hidden,
+        "batch_size": batch,
+        "steps": steps,
+        "repeats": repeats,
+        "seconds": times,
+        "windows_per_s": rate,
+        "ratio": rate["project"] / rate["handwritten"],
+    }
+
+
+# --------------------------------------------------------------------------- whole runs
+def whole_runs(workdir: Path, quick: bool) -> dict:
+    extra = ["trainer.max_epochs=2", "threads=1"] if quick else []
+    default_s, rc1, rss = run_timed([str(BIN / "lstm-train"), *extra], workdir)
+    default = newest_metrics(workdir)
+    tutorial_s, rc2, _ = run_timed(
+        [str(BIN / "lstm-train"), "experiment=seed_tutorial", *extra], workdir
+    )
+    tutorial = newest_metrics(workdir)
+    assert rc1 == rc2 == 0, "a benchmark run failed"
+    return {
+        "default": {
+            "wall_s": default_s,
+            "test_mse": default["test"]["mse"],
+            "peak_rss_mib": rss / 1024,
+        },
+        "tutorial": {"wall_s": tutorial_s, "test_mse": tutorial["test"]["mse"]},
+        "default_time_to_first_step_s": default.get("time_to_first_step_s"),
+    }
+
+
+def startup(workdir: Path, repeats: int) -> dict:
+    help_s = [run_timed([str(BIN / "lstm-train"), "--help"], workdir)[0] for _ in range(repeats)]
+    error_s = [
+        run_timed([str(BIN / "lstm-train"), "model.hidden_size=0"], workdir)[0]
+        for _ in range(repeats)
+    ]
+    return {"help_s": statistics.median(help_s), "config_error_s": statistics.median(error_s)}
+
+
+def sweep(workdir: Path, quick: bool) -> dict | None:
+    """The 6-run grid, sequential and with the parallel (joblib) launcher."""
+    grid = ["-m", "model.hidden_size=32,64,128", "model.num_layers=1,2", "data.batch_size=64"]
+    grid += (
+        ["trainer.max_epochs=1", "data.series.n_points=300", "data.series.t_end=30"]
+        if quick
+        else ["trainer.max_epochs=3"]
+    )
+    seq_s, rc, _ = run_timed([str(BIN / "lstm-train"), *grid], workdir)
+    par_s, rc2, _ = run_timed([str(BIN / "lstm-train"), *grid, "hydra/launcher=joblib"], workdir)
+    if rc2 != 0:
+        return None  # the parallel launcher is not installed
+    return {"sequential_s": seq_s, "parallel_s": par_s, "ok": rc == 0}
+
+
+# --------------------------------------------------------------------------- report
+def figures(result: dict) -> dict[str, float]:
+    out = {f"throughput_ratio_h{t['hidden_size']}": t["ratio"] for t in result["throughput"]}
+    runs = result["runs"]
+    out["mse_ratio_tutorial_over_default"] = (
+        runs["tutorial"]["test_mse"] / runs["default"]["test_mse"]
+    )
+    out["wall_ratio_default_over_tutorial"] = runs["default"]["wall_s"] / runs["tutorial"]["wall_s"]
+    out.update(result["startup"])
+    if result.get("sweep"):
+        out["sweep_ratio_parallel_over_sequential"] = (
+            result["sweep"]["parallel_s"] / result["sweep"]["sequential_s"]
+        )
+    return out
+
+
+def print_table(result: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"lstm-lab benchmark ({result['machine']})")
+    for col in ("figure", "value", "target", "met"):
+        table.add_column(col, justify="left" if col == "figure" else "right")
+    for t in result["throughput"]:
+        for who in ("project", "handwritten"):
+            table.add_row(
+                f"windows/s h{t['hidden_size']} {who}", f"{t['windows_per_s'][who]:,.0f}", "", ""
+            )
+    runs = result["runs"]
+    for who in ("default", "tutorial"):
+        table.add_row(
+            f"{who} run: wall s / test MSE",
+            f"{runs[who]['wall_s']:.2f} / {runs[who]['test_mse']:.2e}",
+            "",
+            "",
+        )
+    table.add_row("default run peak RSS (MiB)", f"{runs['default']['peak_rss_mib']:.0f}", "", "")
+    if runs.get("default_time_to_first_step_s") is not None:
+        table.add_row(
+            "process start -> first step (s)", f"{runs['default_time_to_first_step_s']:.2f}", "", ""
+        )
+    if result.get("sweep"):
+        sw = result["sweep"]
+        table.add_row(
+            "6-run sweep: sequential / parallel s",
+            f"{sw['sequential_s']:.1f} / {sw['parallel_s']:.1f}",
+            "",
+            "",
+        )
+    for name, value in result["figures"].items():
+        op, bound = TARGETS.get(name, ("", None))
+        met = (
+            ""
+            if bound is None
+            else ("yes" if (value >= bound if op == ">=" else value <= bound) else "NO")
+        )
+        table.add_row(name, f"{value:.3g}", f"{op} {bound}" if bound is not None else "", met)
+    Console().print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny settings, to check the benchmark runs"
+    )
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument(
+        "--steps", type=int, default=None, help="optimizer steps per throughput run"
+    )
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "bench.json")
+    args = parser.parse_args()
+    steps = args.steps or (20 if args.quick else 400)
+    repeats = args.repeats or (1 if args.quick else 3)
+
+    import platform
+
+    import torch
+
+    if args.device == "cpu":
+        torch.set_num_threads(os.cpu_count() or 1)
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
+    if args.device == "cuda":
+        machine += f", {torch.cuda.get_device_name()}"
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        result: dict = {"machine": machine, "device": args.device, "quick": args.quick}
+        result["throughput"] = [throughput(h, steps, repeats, args.device, work) for h in (16, 100)]
+        result["startup"] = startup(work, 1 if args.quick else 3)
+        result["runs"] = whole_runs(work, args.quick)
+        result["sweep"] = sweep(work, args.quick)
+    result["figures"] = figures(result)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print_table(result)
+    print(f"Written: {args.out}")
+
+
+if __name__ == "__main__":
+    main()

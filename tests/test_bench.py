@@ -1,0 +1,39 @@
+"""The benchmark runs and writes its JSON (timings are reported by `make bench`, never asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_quick_benchmark_writes_every_figure(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench.py"), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text())
+    figures = result["figures"]
+    for name in (
+        "throughput_ratio_h16",
+        "throughput_ratio_h100",
+        "mse_ratio_tutorial_over_default",
+        "wall_ratio_default_over_tutorial",
+        "help_s",
+        "config_error_s",
+    ):
+        assert figures[name] > 0, name
+    assert result["runs"]["default"]["peak_rss_mib"] > 50
+    assert result["runs"]["default_time_to_first_step_s"] > 0
+    assert {t["hidden_size"] for t in result["throughput"]} == {16, 100}
+    assert "throughput_ratio_h16" in proc.stdout
