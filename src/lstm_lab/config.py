@@ -227,3 +227,25 @@ def check_evaluation(plain: dict, n_points: int, n_features: int) -> None:
             "evaluation.period",
             f"got {period}; must be at most {test_start}, the steps before the test split",
         )
+
+
+# Keys of the commands that use a trained run (lstm-eval, lstm-predict).
+TOOL_KEYS: dict[str, Rule] = {
+    "run_dir": Rule(str, "a run directory made by lstm-train", optional=True),
+    "ckpt_path": Rule(str, "a checkpoint file", optional=True),
+    "threads": KEYS["threads"],
+    "steps": POSITIVE_INT,
+    "input": Rule(str, "a .csv or .npy file", optional=True),
+    "output": Rule(str, "the path of a .csv file to write", optional=True),
+}
+
+
+def validate_tool(cfg: DictConfig) -> dict:
+    """The command's own keys, checked; `evaluation` is checked with the run's config."""
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    for key, value in plain.items():
+        if key in TOOL_KEYS:
+            _check(key, TOOL_KEYS[key], value)
+    if "evaluation" in plain:
+        _check_closed("evaluation", plain["evaluation"], CLOSED_SECTIONS["evaluation"])
+    return plain

@@ -103,15 +103,15 @@ def print_forecast(summary: dict) -> None:
     from rich.table import Table
 
     rolled = summary.get("rollout")
-    title = (
-        "Forecasts on the test split (MSE, original units; skill = 1 - MSE_model / MSE_baseline)"
-    )
-    table = Table(title=title)
-    table.add_column("forecaster")
-    table.add_column("one-step MSE", justify="right")
-    table.add_column("one-step skill", justify="right")
+    caption = "MSE in original units; skill = 1 - MSE / MSE_baseline"
     if rolled:
-        table.add_column(f"rollout MSE ({rolled['steps']} steps)", justify="right")
+        caption += f"; rollout: {rolled['steps']} steps from {rolled['origins']} origin(s)"
+    table = Table(title="Test-split forecasts vs baselines", caption=caption)
+    table.add_column("forecaster", no_wrap=True)
+    table.add_column("1-step MSE", justify="right")
+    table.add_column("1-step skill", justify="right")
+    if rolled:
+        table.add_column("rollout MSE", justify="right")
         table.add_column("rollout skill", justify="right")
 
     def number(value: float | None) -> str:

@@ -108,8 +108,10 @@ def train_and_test(cfg: DictConfig, plain: dict, series: np.ndarray) -> dict[str
 
 def _report(trainer, module, datamodule, plain, metrics, run_dir: Path) -> None:
     from lstm_lab.evaluation.figures import write_figures
+    from lstm_lab.evaluation.forecast import network_forecaster
+    from lstm_lab.evaluation.suite import evaluate_with_config
 
-    evaluation = evaluate_run(module.net, datamodule.series, plain)
+    evaluation = evaluate_with_config(network_forecaster(module.net), datamodule.series, plain)
     metrics["forecast"] = evaluation.summary
     writers = [
         logger.experiment
@@ -129,25 +131,6 @@ def _report(trainer, module, datamodule, plain, metrics, run_dir: Path) -> None:
         logger.finalize("success")
     write_json(run_dir / "metrics.json", metrics)
     print_summary(metrics, run_dir)
-
-
-def evaluate_run(net: torch.nn.Module, series: np.ndarray, plain: dict):
-    """The forecast evaluation (one-step, rollout, baselines) with the run's own settings."""
-    from lstm_lab.evaluation.forecast import network_forecaster
-    from lstm_lab.evaluation.suite import evaluate_forecasts
-
-    data, settings = plain["data"], plain.get("evaluation") or {}
-    return evaluate_forecasts(
-        network_forecaster(net),
-        series,
-        window=data["window"],
-        horizon=data["horizon"],
-        train=data["split"]["train"],
-        val=data["split"]["val"],
-        rollout_steps=settings.get("rollout_steps"),
-        period=settings.get("period"),
-        max_origins=settings.get("max_origins", 256),
-    )
 
 
 def forecast_hp_metrics(summary: dict) -> dict[str, float]:

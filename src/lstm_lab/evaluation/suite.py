@@ -152,3 +152,19 @@ def _summary(one_step, rolled, period, period_source, notes) -> dict:
     summary["period_source"] = period_source if period is not None else None
     summary["notes"] = list(notes)
     return summary
+
+
+def evaluate_with_config(forecaster: Forecaster, series: np.ndarray, plain: dict):
+    """`evaluate_forecasts` with a run's `data` and `evaluation` settings (a plain dict)."""
+    data, settings = plain["data"], plain.get("evaluation") or {}
+    return evaluate_forecasts(
+        forecaster,
+        series,
+        window=data["window"],
+        horizon=data["horizon"],
+        train=data["split"]["train"],
+        val=data["split"]["val"],
+        rollout_steps=settings.get("rollout_steps"),
+        period=settings.get("period"),
+        max_origins=settings.get("max_origins", 256),
+    )
