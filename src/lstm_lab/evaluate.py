@@ -7,11 +7,13 @@ and three plots (PNG in the run directory, images in its TensorBoard).
 
 from __future__ import annotations
 
+import functools
+
 import hydra
 from omegaconf import DictConfig
 
 from lstm_lab import CONFIG_DIR
-from lstm_lab.cli import run_cli
+from lstm_lab.cli import run_cli, user_task
 from lstm_lab.config import validate_tool
 
 
@@ -24,6 +26,7 @@ def command_line_evaluation(cfg: DictConfig) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
+@functools.partial(user_task, prog="lstm-eval", remove_run_dir=False)
 def _evaluate(cfg: DictConfig) -> dict:
     plain = validate_tool(cfg)
     from lstm_lab.restore import restore  # torch from here on

@@ -7,6 +7,7 @@ back, and the forecast is written to a CSV in original units.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from lstm_lab import CONFIG_DIR
-from lstm_lab.cli import run_cli
+from lstm_lab.cli import run_cli, user_task
 from lstm_lab.config import ConfigError, validate_tool
 
 
@@ -64,6 +65,7 @@ def write_csv(path: Path, forecast: np.ndarray) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="predict")
+@functools.partial(user_task, prog="lstm-predict", remove_run_dir=False)
 def _predict(cfg: DictConfig) -> Path:
     plain = validate_tool(cfg)
     from lstm_lab.evaluation.forecast import rollout_refusal
