@@ -21,10 +21,14 @@ def test_same_seed_same_metrics_other_seed_other_metrics(tmp_path):
 
 @pytest.mark.slow
 def test_default_run_beats_both_tutorial_anchors(tmp_path):
-    """`make train` with no overrides: held-out test MSE at or below 2e-6."""
+    """`make train` with no overrides: held-out test MSE at or below 2e-6, and its rollout
+    across the whole test split (150 steps from the last true window) within MSE 1e-4."""
     metrics = read_metrics(train(tmp_path))
     assert metrics["epochs"] == 40
     assert metrics["test"]["mse"] <= 2e-6, metrics["test"]
+    rollout = metrics["forecast"]["rollout"]
+    assert (rollout["steps"], rollout["origins"]) == (150, 1)
+    assert rollout["mse"] <= 1e-4, rollout
 
 
 @pytest.mark.slow
