@@ -42,8 +42,8 @@ def make_figures(evaluation: ForecastEvaluation, plot_dir: Path) -> dict[str, ob
         n = len(rolled.origins)
         figures["test_error_vs_horizon"] = plot_error_vs_horizon(
             {name: mse_by_step(rolled.true, pred) for name, pred in rolled.pred.items()},
-            f"Rollout error vs steps ahead, model and baselines "
-            f"(mean over {n} origin{'s' if n > 1 else ''} in the test split)",
+            "Rollout error vs steps ahead, model and baselines "
+            + (f"(mean over {n} origins in the test split)" if n > 1 else "(one rollout)"),
             plot_dir / "test_error_vs_horizon.png",
         )
     return figures
