@@ -72,7 +72,8 @@ def test_eval_reproduces_what_training_recorded(evaluated):
             np.testing.assert_allclose(again[key], value, rtol=1e-6, atol=1e-12, err_msg=key)
         else:
             assert again[key] == value, key
-    assert result["global_step"] == metrics["global_step"] or result["global_step"] > 0
+    assert result["checkpoint"] == str(run_dir / "checkpoints" / "best.ckpt")
+    assert 0 < result["global_step"] <= metrics["global_step"]
     out = proc.stdout
     assert f"mse {metrics['test']['mse']:.4g}" in out
     for name in ("persistence", "seasonal naive P=62", "training mean", "linear ar", "rollout"):
@@ -167,9 +168,8 @@ def test_bad_eval_settings_are_one_line(trained, args, expected):
     args = [f"run_dir={run_dir}" if a == "RUN" else a for a in args]
     proc = cli(*args, cwd=root, prog="lstm-eval")
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [f"lstm-eval: error: {expected}"] or (
-        len(proc.stderr.strip().splitlines()) == 1 and expected in proc.stderr
-    ), proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith(f"lstm-eval: error: {expected}"), proc.stderr
 
 
 def read_forecast(path) -> np.ndarray:
