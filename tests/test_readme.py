@@ -121,4 +121,4 @@ def test_readme_eval_and_predict_commands_run(tmp_path):
     assert (run_dir / "eval" / "best" / "evaluation.json").is_file()
     assert (run_dir / "eval" / "last" / "evaluation.json").is_file()
     assert len((run_dir / "forecast.csv").read_text().splitlines()) == 101
-    assert len((tmp_path / "forecast.csv").read_text().splitlines()) == 101
+    assert len((tmp_path / "forecast.csv").read_text().splitlines()) == 51  # default steps=50
