@@ -39,7 +39,7 @@ def build_series(plain: dict):
 def _train(cfg: DictConfig) -> float:
     plain = validate(cfg)
     series = build_series(plain)
-    check_evaluation(plain, *series.shape[:2])
+    check_evaluation(plain, len(series), series.shape[1] if series.ndim > 1 else 1)
     check_targets(plain)
     from lstm_lab.run import train_and_test  # torch and Lightning from here on
 
