@@ -6,14 +6,24 @@ import pytest
 from omegaconf import OmegaConf
 
 from lstm_lab import CONFIG_DIR
-from lstm_lab.config import ConfigError, check_targets, validate
+from lstm_lab.config import ConfigError, check_evaluation, check_targets, validate
 
 
 def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
 
 
-GROUPS = ["data", "model", "optimizer", "scheduler", "trainer", "logger", "callbacks", "paths"]
+GROUPS = [
+    "data",
+    "model",
+    "optimizer",
+    "scheduler",
+    "trainer",
+    "logger",
+    "callbacks",
+    "paths",
+    "evaluation",
+]
 
 
 @pytest.mark.parametrize(
@@ -102,6 +112,10 @@ BAD_VALUES = [
     ("threads=0", "threads"),
     ("+model.foo=1", "model.foo"),
     ("+data.series.foo=1", "data.series.foo"),
+    ("evaluation.rollout_steps=-1", "evaluation.rollout_steps"),
+    ("evaluation.period=0", "evaluation.period"),
+    ("evaluation.max_origins=0", "evaluation.max_origins"),
+    ("+evaluation.foo=1", "evaluation.foo"),
 ]
 
 
@@ -132,3 +146,19 @@ def test_unknown_key_suggests_the_close_one(compose_train):
     cfg.model.hidden_sise = 3
     with pytest.raises(ConfigError, match="did you mean 'hidden_size'"):
         validate(cfg)
+
+
+@pytest.mark.parametrize(
+    "override,n_features,message",
+    [
+        ("evaluation.rollout_steps=151", 1, "got 151; the test split has 150 steps"),
+        ("evaluation.rollout_steps=5", 2, "needs one input feature, and this data has 2"),
+        ("evaluation.period=851", 1, "must be at most 850, the steps before the test split"),
+    ],
+)
+def test_evaluation_settings_must_fit_the_series(compose_train, override, n_features, message):
+    plain = validate(compose_train(override))
+    with pytest.raises(ConfigError, match=message) as info:
+        check_evaluation(plain, 1000, n_features)
+    assert info.value.key == override.split("=")[0]
+    check_evaluation(validate(compose_train()), 1000, 2)  # the default skips the rollout there

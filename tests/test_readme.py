@@ -105,3 +105,20 @@ def test_lint_is_clean():
             [sys.executable, "-m", "ruff", *args], cwd=ROOT, capture_output=True, text=True
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_readme_eval_and_predict_commands_run(tmp_path):
+    commands_found = commands("lstm-eval") + commands("lstm-predict")
+    assert len(commands_found) >= 4
+    proc = cli(*QUICK, "trainer.max_epochs=1", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run_dir,) = run_dirs(tmp_path)
+    (tmp_path / "series.csv").write_text("value\n" + "\n".join(str(i % 7) for i in range(50)))
+    for command in commands_found:
+        args = shlex.split(command.replace("outputs/runs/<date>_<time>", str(run_dir)))
+        proc = cli(*args[1:], cwd=tmp_path, prog=args[0])
+        assert proc.returncode == 0, command + proc.stderr[-2000:]
+    assert (run_dir / "eval" / "best" / "evaluation.json").is_file()
+    assert (run_dir / "eval" / "last" / "evaluation.json").is_file()
+    assert len((run_dir / "forecast.csv").read_text().splitlines()) == 101
+    assert len((tmp_path / "forecast.csv").read_text().splitlines()) == 51  # default steps=50

@@ -56,11 +56,14 @@ def fail(error: BaseException, prog: str) -> NoReturn:
     sys.exit(2)
 
 
-def user_task(task: Callable[[DictConfig], T], prog: str) -> Callable[[DictConfig], T]:
+def user_task(
+    task: Callable[[DictConfig], T], prog: str, remove_run_dir: bool = True
+) -> Callable[[DictConfig], T]:
     """Wrap a Hydra task so a config error found inside it is one line, exit 2, and no run dir.
 
     Hydra creates the run directory (with .hydra/ and a log) before the task starts; when the
-    task refuses the config, that directory holds nothing of value and is removed.
+    task refuses the config, that directory holds nothing of value and is removed (unless
+    `remove_run_dir` is false: commands such as lstm-eval that make no directory of their own).
     """
 
     @functools.wraps(task)
@@ -70,7 +73,8 @@ def user_task(task: Callable[[DictConfig], T], prog: str) -> Callable[[DictConfi
         except USER_ERRORS as error:
             if os.environ.get("LSTM_LAB_VERBOSE") == "1":
                 raise
-            _remove_empty_run_dir()
+            if remove_run_dir:
+                _remove_empty_run_dir()
             fail(error, prog)
 
     return wrapped

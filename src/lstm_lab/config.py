@@ -63,6 +63,19 @@ CLOSED_SECTIONS: dict[str, dict[str, Rule]] = {
         "shuffle": Rule(bool, "true or false"),
     },
     "data.split": {"train": FRACTION, "val": FRACTION},
+    "evaluation": {
+        "rollout_steps": _int(
+            "an integer >= 0 (0: no rollout), or null for the whole test split",
+            lambda v: v >= 0,
+            True,
+        ),
+        "period": _int(
+            "an integer >= 1, or null to estimate it from the training split",
+            lambda v: v >= 1,
+            True,
+        ),
+        "max_origins": POSITIVE_INT,
+    },
 }
 
 # Keys of open sections (free-form `_target_` nodes) that still have to make sense.
@@ -184,3 +197,55 @@ def check_targets(plain: dict) -> None:
     check_target("optimizer", plain["optimizer"])
     if plain.get("scheduler"):
         check_target("scheduler", plain["scheduler"])
+
+
+def check_evaluation(plain: dict, n_points: int, n_features: int) -> None:
+    """The evaluation settings must fit the series: rollout within the test split, a period
+    that stays inside the data, and no rollout asked of multivariate input."""
+    settings = plain.get("evaluation") or {}
+    data = plain["data"]
+    from lstm_lab.data.windows import split_bounds
+
+    bounds = split_bounds(n_points, data["split"]["train"], data["split"]["val"])
+    test_start, test_end = bounds["test"]
+    steps = settings.get("rollout_steps")
+    if steps and steps > test_end - test_start:
+        raise ConfigError(
+            "evaluation.rollout_steps",
+            f"got {steps}; the test split has {test_end - test_start} steps "
+            "(null rolls out across all of it)",
+        )
+    if steps and n_features > 1:
+        raise ConfigError(
+            "evaluation.rollout_steps",
+            f"got {steps}; a rollout feeds predictions back as inputs, which needs one input "
+            f"feature, and this data has {n_features}; set it to 0 or null",
+        )
+    period = settings.get("period")
+    if period and period > test_start:
+        raise ConfigError(
+            "evaluation.period",
+            f"got {period}; must be at most {test_start}, the steps before the test split",
+        )
+
+
+# Keys of the commands that use a trained run (lstm-eval, lstm-predict).
+TOOL_KEYS: dict[str, Rule] = {
+    "run_dir": Rule(str, "a run directory made by lstm-train", optional=True),
+    "ckpt_path": Rule(str, "a checkpoint file", optional=True),
+    "threads": KEYS["threads"],
+    "steps": POSITIVE_INT,
+    "input": Rule(str, "a .csv or .npy file", optional=True),
+    "output": Rule(str, "the path of a .csv file to write", optional=True),
+}
+
+
+def validate_tool(cfg: DictConfig) -> dict:
+    """The command's own keys, checked; `evaluation` is checked with the run's config."""
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    for key, value in plain.items():
+        if key in TOOL_KEYS:
+            _check(key, TOOL_KEYS[key], value)
+    if "evaluation" in plain:
+        _check_closed("evaluation", plain["evaluation"], CLOSED_SECTIONS["evaluation"])
+    return plain

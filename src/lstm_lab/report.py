@@ -100,6 +100,43 @@ def print_summary(metrics: dict, run_dir: Path) -> None:
     for name, value in metrics["test"].items():
         table.add_row(f"test/{name}", f"{value:.4g}")
     Console().print(table)
+    if metrics.get("forecast"):
+        print_forecast(metrics["forecast"])
     # Plain prints: these lines are meant to be copied, so no wrapping.
     print(f"Run directory: {run_dir}")
     print(f"TensorBoard:   tensorboard --logdir {run_dir}")
+
+
+def print_forecast(summary: dict) -> None:
+    """The model against each baseline: MSE of one-step and rollout forecasts, and skill."""
+    from rich.console import Console
+    from rich.table import Table
+
+    rolled = summary.get("rollout")
+    caption = "MSE in original units; skill = 1 - MSE / MSE_baseline"
+    if rolled:
+        caption += f"; rollout: {rolled['steps']} steps from {rolled['origins']} origin(s)"
+    table = Table(title="Test-split forecasts vs baselines", caption=caption)
+    table.add_column("forecaster", no_wrap=True)
+    table.add_column("1-step MSE", justify="right")
+    table.add_column("1-step skill", justify="right")
+    if rolled:
+        table.add_column("rollout MSE", justify="right")
+        table.add_column("rollout skill", justify="right")
+
+    def number(value: float | None) -> str:
+        return "undefined" if value is None else f"{value:.4g}"
+
+    row = ["LSTM", number(summary["one_step"]["mse"]), ""]
+    table.add_row(*row, *([number(rolled["mse"]), ""] if rolled else []))
+    for name, scores in summary["baselines"].items():
+        label = name.replace("_", " ")
+        if name == "seasonal_naive":
+            label += f" P={summary['period']}"
+        row = [label, number(scores["one_step"]["mse"]), number(summary["skill"]["one_step"][name])]
+        if rolled:
+            row += [number(scores["rollout"]["mse"]), number(summary["skill"]["rollout"][name])]
+        table.add_row(*row)
+    Console().print(table)
+    for note in summary.get("notes", []):
+        print(f"Note: {note}")

@@ -14,7 +14,6 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from lstm_lab.config import ConfigError
-from lstm_lab.evaluation.forecast import predict
 from lstm_lab.models.lstm import LSTMRegressor
 from lstm_lab.models.module import LSTMModule, run_length_kwargs
 from lstm_lab.report import hparams_of, print_summary, run_info, write_json
@@ -109,23 +108,38 @@ def train_and_test(cfg: DictConfig, plain: dict, series: np.ndarray) -> dict[str
 
 
 def _report(trainer, module, datamodule, plain, metrics, run_dir: Path) -> None:
-    from lstm_lab.evaluation.plots import plot_prediction
+    from lstm_lab.evaluation.figures import write_figures
+    from lstm_lab.evaluation.forecast import network_forecaster
+    from lstm_lab.evaluation.suite import evaluate_with_config
 
-    x, y = datamodule.tensors["test"]
-    scaler = datamodule.scaler
-    pred = scaler.inverse_target(predict(module.net, x)[:, 0])
-    true = scaler.inverse_target(y[:, 0].cpu().numpy())
-    title = f"Test split: one-step predictions (MSE {metrics['test']['mse']:.3g})"
-    fig = plot_prediction(true, pred, title, run_dir / "plots" / "test_prediction.png")
+    evaluation = evaluate_with_config(network_forecaster(module.net), datamodule.series, plain)
+    metrics["forecast"] = evaluation.summary
+    writers = [
+        logger.experiment
+        for logger in trainer.loggers
+        if isinstance(logger, L.pytorch.loggers.TensorBoardLogger)
+    ]
+    write_figures(evaluation, run_dir / "plots", writers, "test", trainer.global_step)
 
     hp_metrics = {
         "hp/best_val_loss": metrics["best_val_loss"],
         **{f"hp/test_{k}": v for k, v in metrics["test"].items()},
+        **forecast_hp_metrics(evaluation.summary),
     }
     for logger in trainer.loggers:
         if isinstance(logger, L.pytorch.loggers.TensorBoardLogger):
-            logger.experiment.add_figure("test/prediction", fig, trainer.global_step)
             logger.log_hyperparams(hparams_of(plain), hp_metrics, step=trainer.global_step)
         logger.finalize("success")
     write_json(run_dir / "metrics.json", metrics)
     print_summary(metrics, run_dir)
+
+
+def forecast_hp_metrics(summary: dict) -> dict[str, float]:
+    """Rollout MSE and one-step skill against each baseline, for the HParams tab."""
+    out = {}
+    if summary.get("rollout"):
+        out["hp/rollout_mse"] = summary["rollout"]["mse"]
+    for name, value in summary["skill"].get("one_step", {}).items():
+        if value is not None:
+            out[f"hp/skill_{name}"] = value
+    return out

@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 
 from lstm_lab import CONFIG_DIR
 from lstm_lab.cli import run_cli, user_task
-from lstm_lab.config import ConfigError, check_targets, validate
+from lstm_lab.config import ConfigError, check_evaluation, check_targets, validate
 
 
 def build_series(plain: dict):
@@ -39,6 +39,7 @@ def build_series(plain: dict):
 def _train(cfg: DictConfig) -> float:
     plain = validate(cfg)
     series = build_series(plain)
+    check_evaluation(plain, len(series), series.shape[1] if series.ndim > 1 else 1)
     check_targets(plain)
     from lstm_lab.run import train_and_test  # torch and Lightning from here on
 

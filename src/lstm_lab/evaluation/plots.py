@@ -26,3 +26,50 @@ def plot_prediction(true: np.ndarray, pred: np.ndarray, title: str, path: Path |
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path)
     return fig
+
+
+# Line styles of the baselines, so every plot draws each one the same way.
+BASELINE_STYLE = {
+    "persistence": dict(color="tab:blue", linestyle=":"),
+    "seasonal_naive": dict(color="tab:green", linestyle="-."),
+    "training_mean": dict(color="tab:gray", linestyle=":"),
+    "linear_ar": dict(color="tab:purple", linestyle="--"),
+}
+
+
+def plot_rollout(true: np.ndarray, pred: np.ndarray, title: str, path: Path | None = None):
+    """True values vs one rollout of fed-back predictions, by steps after its origin."""
+    fig, ax = plt.subplots(figsize=(10, 4), dpi=100)
+    steps = np.arange(1, len(true) + 1)
+    ax.plot(steps, true, label="true", color="black", linewidth=1.2)
+    ax.plot(steps, pred, label="rollout", color="tab:red", linewidth=1.0, linestyle="--")
+    ax.set(title=title, xlabel="steps ahead of the last true window", ylabel="value")
+    ax.legend(loc="upper right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    _save(fig, path)
+    return fig
+
+
+def plot_error_vs_horizon(mse_by_step: dict[str, np.ndarray], title: str, path: Path | None = None):
+    """Rollout MSE against steps ahead for the model and each baseline, on a log axis."""
+    fig, ax = plt.subplots(figsize=(11, 4), dpi=100)
+    for name, mse in mse_by_step.items():
+        steps = np.arange(1, len(mse) + 1)
+        style = BASELINE_STYLE.get(name, dict(color="tab:red", linestyle="-", linewidth=1.6))
+        # Exact forecasts (MSE 0) would vanish from a log axis; draw them at a floor instead.
+        label = "LSTM" if name == "model" else name.replace("_", " ")
+        ax.plot(steps, np.maximum(mse, 1e-16), label=label, **style)
+    ax.set_yscale("log")
+    ax.set(title=title, xlabel="steps ahead", ylabel="MSE (original units squared)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")  # off the curves
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    _save(fig, path)
+    return fig
+
+
+def _save(fig, path: Path | None) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path)

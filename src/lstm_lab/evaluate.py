@@ -1,0 +1,92 @@
+"""lstm-eval: a trained run's checkpoint on its own test split, against naive baselines.
+
+Loads the checkpoint safely (weights only) with the run's saved config, rebuilds the same
+split and scaler, and reports one-step and rollout metrics, skill against each baseline,
+and three plots (PNG in the run directory, images in its TensorBoard).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import hydra
+from omegaconf import DictConfig
+
+from lstm_lab import CONFIG_DIR
+from lstm_lab.cli import run_cli, user_task
+from lstm_lab.config import validate_tool
+
+
+def command_line_evaluation(cfg: DictConfig) -> dict:
+    """The `evaluation.*` keys typed on the command line (they override the run's own)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    typed = {o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task}
+    return {k: cfg.evaluation[k] for k in cfg.evaluation if f"evaluation.{k}" in typed}
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
+@functools.partial(user_task, prog="lstm-eval", remove_run_dir=False)
+def _evaluate(cfg: DictConfig) -> dict:
+    plain = validate_tool(cfg)
+    from lstm_lab.restore import restore  # torch from here on
+
+    run = restore(plain["run_dir"], plain["ckpt_path"], command_line_evaluation(cfg))
+    return evaluate_restored(run, plain["threads"])
+
+
+def evaluate_restored(run, threads: int | None = None) -> dict:
+    import torch
+    from torch.utils.tensorboard import SummaryWriter
+
+    from lstm_lab.evaluation.figures import write_figures
+    from lstm_lab.evaluation.forecast import network_forecaster
+    from lstm_lab.evaluation.suite import evaluate_with_config
+    from lstm_lab.report import print_forecast, write_json
+
+    threads = threads or run.plain.get("threads")
+    if threads:
+        torch.set_num_threads(threads)
+    evaluation = evaluate_with_config(network_forecaster(run.net), run.series, run.plain)
+    summary = evaluation.summary
+
+    name = run.ckpt_path.stem
+    out_dir = run.run_dir / "eval" / name
+    step = run.checkpoint_info.get("global_step") or 0
+    writer = SummaryWriter(str(run.run_dir / "tensorboard"))
+    try:
+        plots = write_figures(evaluation, out_dir / "plots", [writer], f"eval/{name}", step)
+    finally:
+        writer.close()
+    result = {
+        "run_dir": str(run.run_dir),
+        "checkpoint": str(run.ckpt_path),
+        **run.checkpoint_info,
+        "evaluation": run.plain["evaluation"],
+        "test": summary["one_step"],
+        "forecast": summary,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / "evaluation.json", result)
+
+    print(
+        f"Checkpoint {run.ckpt_path} (epoch {run.checkpoint_info.get('epoch')}, step {step}) "
+        "on the test split of its run"
+    )
+    for kind in ("one_step", "rollout"):
+        if summary[kind]:
+            scores = "  ".join(f"{k} {summary[kind][k]:.4g}" for k in ("mse", "rmse", "mae"))
+            print(f"{kind.replace('_', '-'):>9} (original units): {scores}")
+    print_forecast(summary)
+    print(f"Results:     {out_dir / 'evaluation.json'}")
+    print(f"Plots:       {', '.join(str(p) for p in plots)}")
+    print(f"TensorBoard: tensorboard --logdir {run.run_dir}  (images under eval/{name}/)")
+    return result
+
+
+def main() -> None:
+    run_cli(_evaluate, prog="lstm-eval")
+
+
+if __name__ == "__main__":
+    main()

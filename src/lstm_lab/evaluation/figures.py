@@ -1,0 +1,68 @@
+"""The three pictures of a forecast evaluation, as PNGs and as TensorBoard images."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from lstm_lab.evaluation.metrics import errors, mse_by_step
+from lstm_lab.evaluation.plots import plot_error_vs_horizon, plot_prediction, plot_rollout
+from lstm_lab.evaluation.suite import ForecastEvaluation
+
+# File stem in the plot directory -> TensorBoard tag suffix.
+FIGURES = {
+    "test_prediction": "prediction",
+    "test_rollout": "rollout",
+    "test_error_vs_horizon": "error_vs_horizon",
+}
+
+
+def make_figures(evaluation: ForecastEvaluation, plot_dir: Path) -> dict[str, object]:
+    """Draw and save the figures (those that apply); return them by file stem."""
+    one = evaluation.one_step
+    mse = evaluation.summary["one_step"]["mse"]
+    figures = {
+        "test_prediction": plot_prediction(
+            one.true[:, 0],
+            one.pred["model"][:, 0],
+            f"Test split: one-step predictions from true windows (MSE {mse:.3g})",
+            plot_dir / "test_prediction.png",
+        )
+    }
+    rolled = evaluation.rollout
+    if rolled is not None:
+        first = errors(rolled.true[0], rolled.pred["model"][0])["mse"]
+        figures["test_rollout"] = plot_rollout(
+            rolled.true[0],
+            rolled.pred["model"][0],
+            f"Rollout from the last true window before the test split: "
+            f"{rolled.true.shape[1]} predictions fed back (MSE {first:.3g})",
+            plot_dir / "test_rollout.png",
+        )
+        n = len(rolled.origins)
+        figures["test_error_vs_horizon"] = plot_error_vs_horizon(
+            {name: mse_by_step(rolled.true, pred) for name, pred in rolled.pred.items()},
+            "Rollout error vs steps ahead, model and baselines "
+            + (f"(mean over {n} origins in the test split)" if n > 1 else "(one rollout)"),
+            plot_dir / "test_error_vs_horizon.png",
+        )
+    return figures
+
+
+def write_figures(
+    evaluation: ForecastEvaluation,
+    plot_dir: Path,
+    writers: Iterable = (),
+    tag_prefix: str = "test",
+    step: int = 0,
+) -> list[Path]:
+    """Save the PNGs in `plot_dir` and add them to each TensorBoard SummaryWriter in `writers`."""
+    import matplotlib.pyplot as plt
+
+    figures = make_figures(evaluation, plot_dir)
+    writers = list(writers)
+    for stem, fig in figures.items():
+        for writer in writers:
+            writer.add_figure(f"{tag_prefix}/{FIGURES[stem]}", fig, step, close=False)
+        plt.close(fig)
+    return [plot_dir / f"{stem}.png" for stem in figures]

@@ -1,0 +1,28 @@
+"""Error metrics and skill scores, in numpy (float64)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def errors(true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """MSE, RMSE and MAE over every element."""
+    diff = np.asarray(pred, dtype=np.float64) - np.asarray(true, dtype=np.float64)
+    mse = float(np.mean(diff**2))
+    return {"mse": mse, "rmse": mse**0.5, "mae": float(np.mean(np.abs(diff)))}
+
+
+def skill(mse_model: float, mse_baseline: float) -> float | None:
+    """1 - MSE_model / MSE_baseline: 1 is perfect, 0 no better than the baseline, < 0 worse.
+
+    None when the baseline is exact (MSE 0) and the ratio is undefined.
+    """
+    if mse_baseline == 0:
+        return None
+    return 1.0 - mse_model / mse_baseline
+
+
+def mse_by_step(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """MSE at each step ahead (column), averaged over forecast origins (rows)."""
+    diff = np.asarray(pred, dtype=np.float64) - np.asarray(true, dtype=np.float64)
+    return np.mean(diff**2, axis=0)

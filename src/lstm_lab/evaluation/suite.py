@@ -1,0 +1,170 @@
+"""A model's whole forecast evaluation on the test split, against four naive baselines.
+
+Two kinds of forecast, both in the series' original units:
+- one-step: every test window of true values -> the next `horizon` values (what training tests);
+- rollout: from true windows ending at evenly spaced origins in the test split (the first
+  is the last true window before it), predictions are fed back as inputs for `steps` steps.
+Skill against a baseline is 1 - MSE_model / MSE_baseline on the same forecasts.
+Plain numpy around any forecaster; the network comes in through `network_forecaster`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lstm_lab.data.windows import as_columns, make_splits, split_bounds
+from lstm_lab.evaluation.baselines import (
+    LinearAR,
+    estimate_period,
+    persistence,
+    seasonal_naive,
+    training_mean,
+)
+from lstm_lab.evaluation.forecast import Forecaster, rollout, rollout_refusal
+from lstm_lab.evaluation.metrics import errors, mse_by_step, skill
+
+BASELINES = ("persistence", "seasonal_naive", "training_mean", "linear_ar")
+
+
+@dataclass
+class Forecasts:
+    """Forecasts from origins (rows) for steps ahead (columns), original units."""
+
+    origins: np.ndarray  # index in the series of each row's first forecast step
+    true: np.ndarray
+    pred: dict[str, np.ndarray]  # "model" and each baseline
+
+
+@dataclass
+class ForecastEvaluation:
+    summary: dict  # JSON-ready: metrics, baselines, skill, period, notes
+    one_step: Forecasts
+    rollout: Forecasts | None
+    test_start: int
+
+
+def evaluate_forecasts(
+    forecaster: Forecaster,
+    series: np.ndarray,
+    window: int,
+    horizon: int,
+    train: float,
+    val: float,
+    rollout_steps: int | None = None,
+    period: int | None = None,
+    max_origins: int = 256,
+) -> ForecastEvaluation:
+    """Evaluate `forecaster` (scaled windows -> scaled predictions) on the test split.
+
+    The split and scaler are rebuilt with `make_splits`, exactly as for training.
+    `rollout_steps`: None for the whole test split, 0 for no rollout. `period`: the
+    seasonal-naive period in steps, None to estimate it from the training split.
+    """
+    series = as_columns(series)
+    splits, scaler = make_splits(series, window, horizon, train, val)
+    bounds = split_bounds(len(series), train, val)
+    z = series[:, 0].astype(np.float64)
+    z_train = z[slice(*bounds["train"])]
+    test_start, test_end = bounds["test"]
+    scaled = scaler.transform(series)
+    notes: list[str] = []
+
+    period_source = "config"
+    if period is None:
+        period, period_source = estimate_period(z_train), "estimated from the training split"
+        if period is None:
+            notes.append("no seasonality found in the training split: no seasonal-naive baseline")
+    elif period > test_start:
+        raise ValueError(f"a period of {period} steps reaches before the start of the series")
+    ar = LinearAR.fit(*splits["train"])  # in scaled units, like the network
+
+    def unscale(values: np.ndarray) -> np.ndarray:
+        return np.asarray(values, dtype=np.float64) * scaler.std[0] + scaler.mean[0]
+
+    def forecasts(windows: np.ndarray, origins: np.ndarray, steps: int, rolled: bool):
+        if rolled:
+            model = rollout(forecaster, windows, steps)
+            linear = rollout(ar, windows.astype(np.float64), steps)
+        else:
+            model, linear = forecaster(windows), ar(windows)
+        pred = {
+            "model": unscale(model),
+            "persistence": persistence(z, origins, steps),
+            "training_mean": training_mean(z_train, len(origins), steps),
+            "linear_ar": unscale(linear),
+        }
+        if period is not None:
+            pred["seasonal_naive"] = seasonal_naive(z, origins, steps, period)
+        true = z[origins[:, None] + np.arange(steps)]
+        return Forecasts(origins, true, pred)
+
+    x_test, _ = splits["test"]
+    one_step = forecasts(x_test, test_start + window + np.arange(len(x_test)), horizon, False)
+
+    steps = test_end - test_start if rollout_steps is None else rollout_steps
+    refusal = rollout_refusal(series.shape[1])
+    rolled = None
+    if steps > test_end - test_start:
+        raise ValueError(
+            f"a rollout of {steps} steps is longer than the test split "
+            f"({test_end - test_start} steps)"
+        )
+    if refusal and rollout_steps:
+        raise ValueError(refusal)
+    if refusal and steps:
+        notes.append(f"no rollout: {refusal}")
+    elif steps:
+        last = test_end - steps  # the last origin whose rollout stays inside the test split
+        count = min(last - test_start + 1, max_origins)
+        origins = np.unique(np.round(np.linspace(test_start, last, count)).astype(int))
+        windows = scaled[origins[:, None] - window + np.arange(window)]
+        rolled = forecasts(windows, origins, steps, True)
+
+    return ForecastEvaluation(
+        _summary(one_step, rolled, period, period_source, notes), one_step, rolled, test_start
+    )
+
+
+def _summary(one_step, rolled, period, period_source, notes) -> dict:
+    def scores(f: Forecasts | None, name: str) -> dict | None:
+        return None if f is None else errors(f.true, f.pred[name])
+
+    summary: dict = {"one_step": scores(one_step, "model"), "rollout": None}
+    if rolled is not None:
+        summary["rollout"] = {
+            **scores(rolled, "model"),
+            "steps": rolled.true.shape[1],
+            "origins": len(rolled.origins),
+            "mse_by_step": mse_by_step(rolled.true, rolled.pred["model"]).tolist(),
+        }
+    names = [b for b in BASELINES if b in one_step.pred]
+    summary["baselines"] = {
+        b: {"one_step": scores(one_step, b), "rollout": scores(rolled, b)} for b in names
+    }
+    summary["skill"] = {
+        kind: {b: skill(summary[kind]["mse"], summary["baselines"][b][kind]["mse"]) for b in names}
+        for kind in ("one_step", "rollout")
+        if summary[kind] is not None
+    }
+    summary["period"] = period
+    summary["period_source"] = period_source if period is not None else None
+    summary["notes"] = list(notes)
+    return summary
+
+
+def evaluate_with_config(forecaster: Forecaster, series: np.ndarray, plain: dict):
+    """`evaluate_forecasts` with a run's `data` and `evaluation` settings (a plain dict)."""
+    data, settings = plain["data"], plain.get("evaluation") or {}
+    return evaluate_forecasts(
+        forecaster,
+        series,
+        window=data["window"],
+        horizon=data["horizon"],
+        train=data["split"]["train"],
+        val=data["split"]["val"],
+        rollout_steps=settings.get("rollout_steps"),
+        period=settings.get("period"),
+        max_origins=settings.get("max_origins", 256),
+    )

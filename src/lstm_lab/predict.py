@@ -1,0 +1,106 @@
+"""lstm-predict: the next `steps` values after the end of a series, from a trained run.
+
+The series is the run's own data or a .csv/.npy file; it is scaled with the run's scaler
+(fitted on the run's training split), its last window is rolled out with predictions fed
+back, and the forecast is written to a CSV in original units.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+import hydra
+import numpy as np
+from omegaconf import DictConfig
+
+from lstm_lab import CONFIG_DIR
+from lstm_lab.cli import run_cli, user_task
+from lstm_lab.config import ConfigError, validate_tool
+
+
+def read_values(path: Path) -> np.ndarray:
+    """A (time, features) float array from a .npy file or a numeric CSV (header optional)."""
+    if not path.is_file():
+        raise ConfigError("input", f"{path}: no such file")
+    try:
+        if path.suffix == ".npy":
+            values = np.load(path, allow_pickle=False)
+        else:
+            try:
+                values = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
+            except ValueError:  # a header line
+                values = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64, skiprows=1)
+        values = np.asarray(values, dtype=np.float64)
+    except (ValueError, OSError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ConfigError("input", f"{path}: not a numeric .csv or .npy series ({first})") from None
+    values = values[:, None] if values.ndim == 1 else values
+    if values.ndim != 2 or not np.all(np.isfinite(values)):
+        raise ConfigError("input", f"{path}: must be a 1-D or 2-D array of finite numbers")
+    return values.astype(np.float32)
+
+
+def forecast_after(run, values: np.ndarray, steps: int) -> np.ndarray:
+    """Roll the network out from the last window of `values` (original units) for `steps`."""
+    from lstm_lab.data.windows import make_splits
+    from lstm_lab.evaluation.forecast import network_forecaster, rollout
+
+    data = run.plain["data"]
+    _, scaler = make_splits(
+        run.series, data["window"], data["horizon"], data["split"]["train"], data["split"]["val"]
+    )
+    window = scaler.transform(values)[-data["window"] :][None]
+    pred = rollout(network_forecaster(run.net), window, steps)[0]
+    return pred.astype(np.float64) * scaler.std[0] + scaler.mean[0]
+
+
+def write_csv(path: Path, forecast: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    rows = np.column_stack([np.arange(1, len(forecast) + 1), forecast])
+    np.savetxt(tmp, rows, delimiter=",", header="step,forecast", comments="", fmt=["%d", "%.9g"])
+    os.replace(tmp, path)  # a reader never sees half a file
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="predict")
+@functools.partial(user_task, prog="lstm-predict", remove_run_dir=False)
+def _predict(cfg: DictConfig) -> Path:
+    plain = validate_tool(cfg)
+    from lstm_lab.evaluation.forecast import rollout_refusal
+    from lstm_lab.restore import restore  # torch from here on
+
+    run = restore(plain["run_dir"], plain["ckpt_path"])
+    values = run.series if plain["input"] is None else read_values(Path(plain["input"]))
+    window, n_features = run.plain["data"]["window"], run.series.shape[1]
+    key = "input" if plain["input"] else "run_dir"
+    if values.shape[1] != n_features:
+        raise ConfigError(
+            key, f"{plain['input']}: has {values.shape[1]} columns; the model reads {n_features}"
+        )
+    if len(values) < window:
+        raise ConfigError(key, f"{len(values)} values are fewer than one window ({window})")
+    refusal = rollout_refusal(n_features)
+    if refusal:
+        raise ConfigError(key, refusal)
+
+    import torch
+
+    threads = plain["threads"] or run.plain.get("threads")
+    if threads:
+        torch.set_num_threads(threads)
+    forecast = forecast_after(run, values, plain["steps"])
+    output = Path(plain["output"]) if plain["output"] else run.run_dir / "forecast.csv"
+    write_csv(output, forecast)
+    source = plain["input"] or "the run's own series"
+    print(f"Forecast of the {plain['steps']} values after the end of {source}: {output}")
+    return output
+
+
+def main() -> None:
+    run_cli(_predict, prog="lstm-predict")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""A trained run brought back for lstm-eval and lstm-predict: its own saved config, its series
+and split, and its network with the checkpoint's weights, every failure one line naming the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from lstm_lab.config import ConfigError, check_evaluation, validate
+
+# The parts of a run's saved config that define its data and network (the rest, such as the
+# run's own paths, are interpolations that only resolve inside that run).
+RUN_KEYS = ("seed", "threads", "data", "model", "evaluation")
+
+
+@dataclass
+class RestoredRun:
+    run_dir: Path
+    ckpt_path: Path
+    plain: dict  # the run's validated config (RUN_KEYS), evaluation settings merged in
+    series: np.ndarray  # (time, features), original units
+    net: Any  # LSTMRegressor with the checkpoint's weights, on the CPU, in eval mode
+    checkpoint_info: dict  # epoch and global_step of the checkpoint
+
+
+def locate(run_dir: str | None, ckpt_path: str | None) -> tuple[Path, Path]:
+    """The run directory and checkpoint: either may be given; best.ckpt is the default."""
+    if not run_dir and not ckpt_path:
+        raise ConfigError(
+            "run_dir", "give run_dir=<a run directory> or ckpt_path=<a checkpoint in one>"
+        )
+    if ckpt_path:
+        ckpt = Path(ckpt_path)
+        # <run>/checkpoints/<name>.ckpt, unless the run directory is given
+        run = Path(run_dir) if run_dir else ckpt.parent.parent
+    else:
+        run = Path(run_dir)
+        ckpt = run / "checkpoints" / "best.ckpt"
+    key = "run_dir" if run_dir else "ckpt_path"
+    if not run.is_dir():
+        raise ConfigError(key, f"{run}: no such run directory")
+    if not (run / ".hydra" / "config.yaml").is_file():
+        raise ConfigError(
+            key, f"{run}: no .hydra/config.yaml, so not a run directory made by lstm-train"
+        )
+    return run, ckpt
+
+
+def load_run_config(run_dir: Path, evaluation: dict | None = None) -> dict:
+    """The run's saved config, validated, with `evaluation` settings merged over its own."""
+    path = run_dir / ".hydra" / "config.yaml"
+    try:
+        saved = OmegaConf.load(path)
+        own = OmegaConf.masked_copy(saved, [k for k in RUN_KEYS if k in saved])
+        plain = OmegaConf.to_container(own, resolve=True)
+    except Exception as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ConfigError(str(path), f"not a readable run config ({first})") from None
+    plain["evaluation"] = {**(plain.get("evaluation") or {}), **(evaluation or {})}
+    try:
+        return validate(plain)
+    except ConfigError as error:
+        raise ConfigError(str(path), str(error)) from None
+
+
+def restore(
+    run_dir: str | None, ckpt_path: str | None, evaluation: dict | None = None
+) -> RestoredRun:
+    """Everything needed to forecast with a trained run; ConfigError on any bad input."""
+    from lstm_lab.checkpoints import CheckpointError, load_checkpoint, load_weights
+    from lstm_lab.data.windows import make_splits
+    from lstm_lab.models.lstm import LSTMRegressor
+    from lstm_lab.train import build_series
+
+    run, ckpt = locate(run_dir, ckpt_path)
+    plain = load_run_config(run, evaluation)
+    series = np.asarray(build_series(plain), dtype=np.float32)
+    series = series[:, None] if series.ndim == 1 else series
+    check_evaluation(plain, *series.shape[:2])
+
+    checkpoint = load_checkpoint(ckpt)
+    model, data = plain["model"], plain["data"]
+    net = LSTMRegressor(
+        input_size=series.shape[1],
+        hidden_size=model["hidden_size"],
+        num_layers=model["num_layers"],
+        dropout=model["dropout"],
+        horizon=data["horizon"],
+    )
+    load_weights(net, checkpoint, ckpt)
+    _, scaler = make_splits(
+        series, data["window"], data["horizon"], data["split"]["train"], data["split"]["val"]
+    )
+    state = checkpoint["state_dict"]
+    if "target_mean" in state and not np.allclose(
+        [float(state["target_mean"]), float(state["target_std"])],
+        [scaler.mean[0], scaler.std[0]],
+        rtol=1e-5,
+        atol=1e-7,
+    ):
+        raise CheckpointError(
+            ckpt,
+            f"was trained on data with target mean {float(state['target_mean']):.6g} and std "
+            f"{float(state['target_std']):.6g}, but {run}/.hydra/config.yaml gives "
+            f"{scaler.mean[0]:.6g} and {scaler.std[0]:.6g}; is it from another run?",
+        )
+    info = {k: checkpoint.get(k) for k in ("epoch", "global_step")}
+    return RestoredRun(run, ckpt, plain, series, net.eval(), info)

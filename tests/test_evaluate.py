@@ -1,0 +1,252 @@
+"""lstm-eval and lstm-predict in a subprocess, on a checkpoint made by a short training run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import QUICK, cli, read_metrics, train
+from lstm_lab.report import flatten
+
+FIGURES = ("prediction", "rollout", "error_vs_horizon")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    return train(root, *QUICK, "model.hidden_size=8"), root
+
+
+@pytest.fixture(scope="module")
+def evaluated(trained):
+    run_dir, root = trained
+    proc = cli(f"run_dir={run_dir}", cwd=root, prog="lstm-eval")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return run_dir, proc
+
+
+def image_tags(run_dir) -> set[str]:
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    return set(events.Tags()["images"])
+
+
+def test_training_records_forecasts_baselines_skill_and_plots(trained):
+    run_dir, _ = trained
+    forecast = read_metrics(run_dir)["forecast"]
+    assert set(forecast["baselines"]) == {
+        "persistence",
+        "seasonal_naive",
+        "training_mean",
+        "linear_ar",
+    }
+    assert forecast["rollout"]["steps"] == 45 and forecast["rollout"]["origins"] == 1
+    assert forecast["period"] == 62  # sin(t) sampled every 30/299: 2 pi / 0.1003 steps
+    for kind in ("one_step", "rollout"):
+        for name, value in forecast["skill"][kind].items():
+            base = forecast["baselines"][name][kind]["mse"]
+            assert value == pytest.approx(1 - forecast[kind]["mse"] / base)
+    for name in FIGURES:
+        assert (run_dir / "plots" / f"test_{name}.png").stat().st_size > 10_000
+    assert {f"test/{name}" for name in FIGURES} <= image_tags(run_dir)
+
+
+def test_eval_reproduces_what_training_recorded(evaluated):
+    run_dir, proc = evaluated
+    metrics = read_metrics(run_dir)
+    result = json.loads((run_dir / "eval" / "best" / "evaluation.json").read_text())
+    # The one-step forecasts are training's test metrics (torchmetrics, float32) ...
+    assert result["test"] == pytest.approx(metrics["test"], rel=1e-4)
+    # ... and every forecast number equals the one recorded at the end of training.
+    recorded, again = flatten(metrics["forecast"]), flatten(result["forecast"])
+    assert recorded.keys() == again.keys()
+    for key, value in recorded.items():
+        if isinstance(value, float):
+            assert again[key] == pytest.approx(value, rel=1e-6, abs=1e-12), key
+        elif isinstance(value, list):
+            np.testing.assert_allclose(again[key], value, rtol=1e-6, atol=1e-12, err_msg=key)
+        else:
+            assert again[key] == value, key
+    assert result["checkpoint"] == str(run_dir / "checkpoints" / "best.ckpt")
+    assert 0 < result["global_step"] <= metrics["global_step"]
+    out = proc.stdout
+    assert f"mse {metrics['test']['mse']:.4g}" in out
+    for name in ("persistence", "seasonal naive P=62", "training mean", "linear ar", "rollout"):
+        assert name in out
+
+
+def test_eval_writes_plots_and_tensorboard_images(evaluated):
+    run_dir, _ = evaluated
+    for name in FIGURES:
+        assert (run_dir / "eval" / "best" / "plots" / f"test_{name}.png").stat().st_size > 10_000
+    assert {f"eval/best/{name}" for name in FIGURES} <= image_tags(run_dir)
+
+
+def test_eval_of_another_checkpoint_with_overridden_settings(trained):
+    run_dir, root = trained
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    proc = cli(f"ckpt_path={ckpt}", "evaluation.rollout_steps=10", cwd=root, prog="lstm-eval")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads((run_dir / "eval" / "last" / "evaluation.json").read_text())
+    assert result["checkpoint"] == str(ckpt)
+    assert result["forecast"]["rollout"]["steps"] == 10
+    assert result["forecast"]["rollout"]["origins"] == 36  # every origin of a 45-step split
+    assert result["evaluation"]["period"] is None  # the run's own setting, not overridden
+
+
+def corrupt(path):
+    data = (path.parent / "best.ckpt").read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+
+
+def unsafe(path):
+    checkpoint = torch.load(path.parent / "best.ckpt", weights_only=True)
+    checkpoint["hyper_parameters"] = {"callback": np.dtype("float32")}  # pickles numpy objects
+    torch.save(checkpoint, path)
+
+
+def reshaped(path):
+    checkpoint = torch.load(path.parent / "best.ckpt", weights_only=True)
+    checkpoint["state_dict"]["net.head.weight"] = torch.zeros(1, 5)
+    torch.save(checkpoint, path)
+
+
+def rescaled(path):
+    checkpoint = torch.load(path.parent / "best.ckpt", weights_only=True)
+    checkpoint["state_dict"]["target_std"] = torch.tensor(3.0)
+    torch.save(checkpoint, path)
+
+
+@pytest.mark.parametrize(
+    "make,expected",
+    [
+        (None, "no such checkpoint file"),
+        (corrupt, "corrupt, truncated or not a PyTorch checkpoint"),
+        (unsafe, "refusing to unpickle it (checkpoints are loaded with weights_only=True)"),
+        (reshaped, "does not fit the model of the run's config: head.weight has shape (1, 5)"),
+        (rescaled, "was trained on data with target mean"),
+    ],
+    ids=["missing", "corrupt", "unsafe", "incompatible", "other-data"],
+)
+def test_bad_checkpoints_are_one_line_naming_the_file(trained, make, expected):
+    run_dir, root = trained
+    ckpt = run_dir / "checkpoints" / f"bad_{make.__name__ if make else 'missing'}.ckpt"
+    if make:
+        make(ckpt)
+    try:
+        proc = cli(f"ckpt_path={ckpt}", cwd=root, prog="lstm-eval")
+    finally:
+        ckpt.unlink(missing_ok=True)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"lstm-eval: error: {ckpt}: ") and expected in lines[0]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not (run_dir / "eval" / ckpt.stem).exists()
+
+
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        ([], "run_dir: give run_dir=<a run directory> or ckpt_path=<a checkpoint in one>"),
+        (["run_dir=nowhere"], "run_dir: nowhere: no such run directory"),
+        (["run_dir=."], "run_dir: .: no .hydra/config.yaml"),
+        (
+            ["RUN", "evaluation.rollout_steps=46"],
+            "evaluation.rollout_steps: got 46; the test split",
+        ),
+        (["RUN", "evaluation.period=-1"], "evaluation.period: got -1; must be an integer >= 1"),
+    ],
+)
+def test_bad_eval_settings_are_one_line(trained, args, expected):
+    run_dir, root = trained
+    args = [f"run_dir={run_dir}" if a == "RUN" else a for a in args]
+    proc = cli(*args, cwd=root, prog="lstm-eval")
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith(f"lstm-eval: error: {expected}"), proc.stderr
+
+
+def read_forecast(path) -> np.ndarray:
+    assert path.read_text().splitlines()[0] == "step,forecast"
+    table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    np.testing.assert_array_equal(table[:, 0], np.arange(1, len(table) + 1))
+    return table[:, 1]
+
+
+def test_predict_continues_the_runs_own_series_and_a_given_file(trained, tmp_path):
+    run_dir, root = trained
+    proc = cli(f"run_dir={run_dir}", "steps=7", cwd=root, prog="lstm-predict")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    own = read_forecast(run_dir / "forecast.csv")
+    assert len(own) == 7
+
+    from lstm_lab.evaluation.forecast import network_forecaster
+    from lstm_lab.restore import restore
+
+    run = restore(str(run_dir), None)
+    series = run.series[:, 0]
+    # The first forecast is the network's one-step prediction from the last window.
+    window = (series[-10:] - run.series[:210, 0].mean()) / run.series[:210, 0].std()
+    first = network_forecaster(run.net)(window[None, :, None].astype(np.float32))[0, 0]
+    first = first * run.series[:210, 0].std() + run.series[:210, 0].mean()
+    assert own[0] == pytest.approx(first, rel=1e-4, abs=1e-5)
+
+    # The same series from a CSV (with a header) and from .npy gives the same forecast.
+    csv, npy = tmp_path / "series.csv", tmp_path / "series.npy"
+    csv.write_text("value\n" + "\n".join(f"{v:.9g}" for v in series) + "\n")
+    np.save(npy, series)
+    for source in (csv, npy):
+        out = tmp_path / f"{source.suffix[1:]}.csv"
+        proc = cli(
+            f"run_dir={run_dir}", "steps=7", f"input={source}", f"output={out}",
+            cwd=root, prog="lstm-predict",
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        np.testing.assert_allclose(read_forecast(out), own, rtol=1e-5, atol=1e-6)
+
+    # A different series gets a different forecast.
+    np.save(npy, series[:-20])
+    proc = cli(f"run_dir={run_dir}", "steps=7", f"input={npy}", f"output={out}", cwd=root,
+               prog="lstm-predict")  # fmt: skip
+    assert proc.returncode == 0 and not np.allclose(read_forecast(out), own)
+
+
+@pytest.mark.parametrize(
+    "content,expected",
+    [
+        (None, "input: {path}: no such file"),
+        ("1,2\n3,4\n" * 10, "input: {path}: has 2 columns; the model reads 1"),
+        ("1\n2\n3\n", "input: 3 values are fewer than one window (10)"),
+        ("a,b\nc,d\n", "input: {path}: not a numeric .csv or .npy series"),
+    ],
+)
+def test_bad_predict_inputs_are_one_line(trained, tmp_path, content, expected):
+    run_dir, root = trained
+    path = tmp_path / "in.csv"
+    if content is not None:
+        path.write_text(content)
+    out = tmp_path / "out.csv"
+    proc = cli(f"run_dir={run_dir}", f"input={path}", f"output={out}", cwd=root,
+               prog="lstm-predict")  # fmt: skip
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert proc.stderr.startswith(f"lstm-predict: error: {expected.format(path=path)}")
+    assert not out.exists()
+
+
+def test_eval_of_a_copied_run_directory(trained, tmp_path):
+    """The run directory may move: nothing in it depends on where it was made."""
+    run_dir, _ = trained
+    moved = tmp_path / "moved"
+    shutil.copytree(run_dir, moved, ignore=shutil.ignore_patterns("eval", "tensorboard"))
+    proc = cli(f"run_dir={moved}", "evaluation.rollout_steps=0", cwd=tmp_path, prog="lstm-eval")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads((moved / "eval" / "best" / "evaluation.json").read_text())
+    assert result["forecast"]["rollout"] is None
+    assert (moved / "tensorboard").is_dir()
