@@ -10,6 +10,7 @@ byte of its payload runs. Lightning's own loads (`fit`/`test` with `ckpt_path`) 
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -36,12 +37,14 @@ def load_checkpoint(path: str | Path, key: str) -> dict[str, Any]:
     except PermissionError:
         raise ConfigError(key, f"cannot read {path}: permission denied") from None
     except pickle.UnpicklingError as error:
-        first = str(error).strip().splitlines()[0]
-        raise ConfigError(
-            key,
-            f"refused {path}: it holds objects other than tensors and plain data, which "
-            f"could run code when loaded (weights_only=True: {first})",
-        ) from None
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        if found:
+            raise ConfigError(
+                key,
+                f"refused {path}: it asks to run {found.group(1)} when loaded; a checkpoint "
+                "holds tensors and plain data only (loaded with weights_only=True)",
+            ) from None
+        raise ConfigError(key, f"{path} is not a readable checkpoint (not a torch file)") from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ConfigError(key, f"{path} is not a readable checkpoint ({first})") from None
