@@ -1,6 +1,7 @@
 """Fault injection for the reliability tests, added to a run as an extra callback:
 
-    PYTHONPATH=tests/helpers LSTM_LAB_FAULT=SIGKILL@1:3 lstm-train +callbacks.fault._target_=faults.SignalFromEnv
+    PYTHONPATH=tests/helpers LSTM_LAB_FAULT=SIGKILL@1:3 \
+        lstm-train +callbacks.fault._target_=faults.SignalFromEnv
 
 sends the named signal to the run's own process after training batch 3 of epoch 1. Without
 LSTM_LAB_FAULT the callback does nothing, so a run with it and a run without it train alike.
