@@ -19,10 +19,15 @@ QUICK = ["data.series.n_points=300", "data.series.t_end=30", "trainer.max_epochs
 
 
 def cli(
-    *args: str, cwd: Path, prog: str = "lstm-train", timeout: int = 300
+    *args: str,
+    cwd: Path,
+    prog: str = "lstm-train",
+    timeout: int = 300,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "LSTM_LAB_VERBOSE")}
     env["COLUMNS"] = "120"
+    env.update(extra_env or {})
     return subprocess.run(
         [str(BIN / prog), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
