@@ -95,7 +95,9 @@ def _remove_empty_run_dir() -> None:
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     if run_dir.resolve() in RESUMED:
-        return  # a refused resume leaves the run it names as it was
+        # A refused resume leaves the run it names as it was, but for the lines in its log.
+        shutil.rmtree(run_dir / ".hydra" / "resumed", ignore_errors=True)
+        return
     leftovers = [p for p in run_dir.iterdir() if p.name != ".hydra" and p.suffix != ".log"]
     if not leftovers:
         logging.shutdown()  # close the log file before removing it
