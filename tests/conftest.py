@@ -19,10 +19,15 @@ QUICK = ["data.series.n_points=300", "data.series.t_end=30", "trainer.max_epochs
 
 
 def cli(
-    *args: str, cwd: Path, prog: str = "lstm-train", timeout: int = 900
+    *args: str,
+    cwd: Path,
+    prog: str = "lstm-train",
+    timeout: int = 900,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "LSTM_LAB_VERBOSE")}
     env["COLUMNS"] = "120"
+    env.update(extra_env or {})
     return subprocess.run(
         [str(BIN / prog), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
@@ -43,6 +48,14 @@ def train(tmp_path: Path, *overrides: str) -> Path:
 
 def read_metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
+
+
+# metrics.json entries that measure time, so differ between otherwise identical runs.
+TIMINGS = ("wall_time_s", "time_to_first_step_s")
+
+
+def comparable(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if k not in TIMINGS}
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ def write_bytes(path, data: bytes):
         ),
         (
             lambda p: _save(p / "unsafe.ckpt", {"state_dict": {}, "x": Payload()}),
-            "getcwd) beyond tensors and plain containers",
+            "getcwd when loaded; refusing to unpickle it",
         ),
         (lambda p: _save(p / "plain.ckpt", {"weights": torch.zeros(1)}), "no state_dict"),
     ],

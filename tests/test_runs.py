@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import QUICK, read_metrics, train
-
-
-def comparable(metrics: dict) -> dict:
-    return {k: v for k, v in metrics.items() if k not in ("wall_time_s", "time_to_first_step_s")}
+from conftest import QUICK, comparable, read_metrics, train
 
 
 def test_same_seed_same_metrics_other_seed_other_metrics(tmp_path):

@@ -1,4 +1,7 @@
-"""Loading Lightning checkpoints safely: tensors and plain containers only, never pickled code.
+"""Loading Lightning checkpoints safely: the one place a checkpoint file is opened.
+
+Tensors and plain containers only, never pickled code. Lightning's own loads (`fit`/`test`
+with `ckpt_path`) are given `weights_only=True` too (see `WEIGHTS_ONLY` in run.py).
 
 Every failure is a `CheckpointError` (a `ConfigError` keyed by the file), so the entry points
 report it as one line naming the file: missing, unreadable, not a checkpoint, holding objects
@@ -25,7 +28,12 @@ class CheckpointError(ConfigError):
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """The checkpoint's dict, loaded with weights_only=True; it must hold a `state_dict`."""
+    """The checkpoint's dict, loaded with weights_only=True; it must hold a `state_dict`.
+
+    A checkpoint is a pickle, and unpickling can run any code the file names; the
+    weights-only unpickler accepts tensors and plain data alone, so a file that asks for
+    more is refused before one byte of its payload runs.
+    """
     path = Path(path)
     if not path.exists():
         raise CheckpointError(path, "no such checkpoint file")
@@ -33,13 +41,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(path, "not a file (a checkpoint is a .ckpt file)")
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except PermissionError:
+        raise CheckpointError(path, "cannot read it: permission denied") from None
     except pickle.UnpicklingError as error:
         found = re.search(r"GLOBAL ([\w.]+)", str(error))
         if found:
             raise CheckpointError(
                 path,
-                f"holds a Python object ({found.group(1)}) beyond tensors and plain containers; "
-                "refusing to unpickle it (checkpoints are loaded with weights_only=True)",
+                f"asks to run {found.group(1)} when loaded; refusing to unpickle it "
+                "(checkpoints are loaded with weights_only=True)",
             ) from None
         raise CheckpointError(path, "corrupt or not a PyTorch checkpoint") from None
     except Exception as error:  # truncated zips, empty files, text: torch raises all sorts
@@ -50,6 +60,23 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
         raise CheckpointError(path, "not a Lightning checkpoint (it has no state_dict)")
     return checkpoint
+
+
+# What a checkpoint must hold for training to continue from it.
+TRAINING_STATE = ("state_dict", "optimizer_states", "loops", "epoch", "global_step")
+
+
+def check_training_checkpoint(path: str | Path, key: str) -> None:
+    """A checkpoint training can continue from; ConfigError naming `key` (and the file) if not."""
+    try:
+        loaded = load_checkpoint(path)
+    except CheckpointError as error:
+        raise ConfigError(key, str(error)) from None
+    missing = [k for k in TRAINING_STATE if k not in loaded]
+    if missing:
+        raise ConfigError(
+            key, f"{path}: holds no training state to continue from (missing {', '.join(missing)})"
+        )
 
 
 def load_weights(

@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from lstm_lab.config import ConfigError, unknown_key_message
+from lstm_lab.rundirs import RESUMED
 
 T = TypeVar("T")
 
@@ -32,6 +33,14 @@ USER_ERRORS = (
     OverrideParseException,
     OmegaConfBaseException,
 )
+
+
+class RunStopped(Exception):
+    """Training stopped before its end (non-finite loss, interruption); metrics.json says why."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def describe(error: BaseException) -> str:
@@ -76,6 +85,11 @@ def user_task(
             if remove_run_dir:
                 _remove_empty_run_dir()
             fail(error, prog)
+        except RunStopped as stopped:
+            if os.environ.get("LSTM_LAB_VERBOSE") == "1":
+                raise
+            print(f"{prog}: error: {stopped}", file=sys.stderr)
+            sys.exit(stopped.exit_code)
 
     return wrapped
 
@@ -84,6 +98,10 @@ def _remove_empty_run_dir() -> None:
     from hydra.core.hydra_config import HydraConfig
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if run_dir.resolve() in RESUMED:
+        # A refused resume leaves the run it names as it was, but for the lines in its log.
+        shutil.rmtree(run_dir / ".hydra" / "resumed", ignore_errors=True)
+        return
     leftovers = [p for p in run_dir.iterdir() if p.name != ".hydra" and p.suffix != ".log"]
     if not leftovers:
         logging.shutdown()  # close the log file before removing it

@@ -85,6 +85,8 @@ KEYS: dict[str, Rule] = {
     "trainer.max_epochs": POSITIVE_INT,
     "optimizer.lr": _num("a number > 0", lambda v: v > 0),
     "optimizer.weight_decay": NON_NEGATIVE,
+    "resume": Rule(str, "a run directory (outputs/runs/<run>), or null", optional=True),
+    "ckpt_path": Rule(str, "a .ckpt file, or null", optional=True),
 }
 
 # Series sources, by their `_target_`, with the keys each takes.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 import warnings
 from pathlib import Path
@@ -11,12 +12,24 @@ import lightning as L
 import numpy as np
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
+from lstm_lab.cli import RunStopped
 from lstm_lab.config import ConfigError
 from lstm_lab.models.lstm import LSTMRegressor
 from lstm_lab.models.module import LSTMModule, run_length_kwargs
 from lstm_lab.report import hparams_of, print_summary, run_info, write_json
+from lstm_lab.safeguards import (
+    CheckpointOnInterrupt,
+    ExactResume,
+    NonFiniteLoss,
+    StopOnNonFiniteLoss,
+    ctrl_c_stops_after_batch,
+)
+
+# Lightning loads checkpoints (fit's ckpt_path, test's "best") with torch's safe unpickler only.
+WEIGHTS_ONLY = True
 
 # Lightning 2.6 builds torch's LeafSpec, which torch 2.13 deprecates; nothing to set on our side.
 warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
@@ -69,8 +82,17 @@ def _try_factories(optimizer, scheduler) -> None:
         raise ConfigError("scheduler", str(error)) from None
 
 
-def train_and_test(cfg: DictConfig, plain: dict, series: np.ndarray) -> dict[str, Any]:
-    """Fit, test the best checkpoint, write metrics.json, HParams and a prediction plot."""
+def checkpoint_dir(plain: dict) -> Path:
+    """Where the run's checkpoints go: the checkpoint callback's dirpath, else <run>/checkpoints."""
+    node = (plain.get("callbacks") or {}).get("model_checkpoint") or {}
+    return Path(node.get("dirpath") or Path(plain["paths"]["run_dir"]) / "checkpoints")
+
+
+def train_and_test(
+    cfg: DictConfig, plain: dict, series: np.ndarray, ckpt_path: str | None = None
+) -> dict[str, Any]:
+    """Fit (from `ckpt_path` when given), test the best checkpoint, write metrics.json, HParams
+    and a prediction plot. When training stops early: metrics.json, then RunStopped."""
     start = time.perf_counter()
     run_dir = Path(plain["paths"]["run_dir"])
     if plain.get("threads"):
@@ -79,16 +101,45 @@ def train_and_test(cfg: DictConfig, plain: dict, series: np.ndarray) -> dict[str
 
     datamodule = instantiate(cfg.data, series=series, seed=plain["seed"])
     module = build_module(plain, cfg, datamodule.n_features, datamodule.scaler)
+    on_interrupt = CheckpointOnInterrupt(checkpoint_dir(plain) / "last.ckpt")
     trainer: L.Trainer = instantiate(
         cfg.trainer,
-        callbacks=instantiate_all(cfg.get("callbacks")),
+        callbacks=[
+            *instantiate_all(cfg.get("callbacks")),
+            StopOnNonFiniteLoss(),
+            ExactResume(),
+            on_interrupt,
+        ],
         logger=instantiate_all(cfg.get("logger")),
     )
-    trainer.fit(module, datamodule=datamodule)
+    try:
+        with ctrl_c_stops_after_batch() as interrupted:
+            trainer.fit(
+                module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=WEIGHTS_ONLY
+            )
+    except NonFiniteLoss as error:
+        _stop(trainer, module, plain, run_dir, start, "failed", f"non-finite loss: {error}")
+        raise RunStopped(
+            f"training stopped: {error}; best checkpoint so far: "
+            f"{_best_path(trainer) or 'none (no epoch finished)'}",
+            exit_code=1,
+        ) from None
+    except SIGTERMException:
+        how = "Ctrl-C" if interrupted.get("signal") == signal.SIGINT else "SIGTERM"
+        reason = (
+            f"interrupted by {how} at epoch {trainer.current_epoch}, step {trainer.global_step}"
+        )
+        _stop(trainer, module, plain, run_dir, start, "interrupted", reason)
+        saved = f"checkpoint saved: {on_interrupt.saved}; " if on_interrupt.saved else ""
+        raise RunStopped(
+            f"{reason}; {saved}continue with: lstm-train resume={run_dir}",
+            exit_code=128 + (signal.SIGINT if how == "Ctrl-C" else signal.SIGTERM),
+        ) from None
 
-    checkpoint = trainer.checkpoint_callback
-    best = "best" if checkpoint is not None and checkpoint.best_model_path else None
-    tested = trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
+    best = "best" if _best_path(trainer) else None
+    tested = trainer.test(
+        module, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=WEIGHTS_ONLY
+    )[0]
     test = {k.split("/", 1)[1]: float(v) for k, v in tested.items() if k.startswith("test/")}
 
     metrics = {
@@ -105,6 +156,29 @@ def train_and_test(cfg: DictConfig, plain: dict, series: np.ndarray) -> dict[str
     if trainer.is_global_zero:
         _report(trainer, module, datamodule, plain, metrics, run_dir)
     return metrics
+
+
+def _best_path(trainer: L.Trainer) -> str | None:
+    checkpoint = trainer.checkpoint_callback
+    return (checkpoint.best_model_path or None) if checkpoint is not None else None
+
+
+def _stop(trainer, module, plain, run_dir: Path, start: float, status: str, reason: str) -> None:
+    """metrics.json for a run that stopped early; checkpoints written so far stay as they are."""
+    metrics = {
+        "status": status,
+        "reason": reason,
+        "best_val_loss": module.best_val_loss,
+        "best_checkpoint": _best_path(trainer),
+        "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        **run_info(plain),
+        "wall_time_s": round(time.perf_counter() - start, 3),
+    }
+    if trainer.is_global_zero:
+        for logger in trainer.loggers:
+            logger.finalize(status)
+        write_json(run_dir / "metrics.json", metrics)
 
 
 def _report(trainer, module, datamodule, plain, metrics, run_dir: Path) -> None:

@@ -7,13 +7,18 @@ Only Hydra and numpy are imported until the config has passed validation, so `--
 from __future__ import annotations
 
 import functools
+import json
+from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lstm_lab import CONFIG_DIR
 from lstm_lab.cli import run_cli, user_task
 from lstm_lab.config import ConfigError, check_evaluation, check_targets, validate
+from lstm_lab.rundirs import is_run_dir, register
+
+register()  # the run-directory resolvers configs/hydra/default.yaml uses
 
 
 def build_series(plain: dict):
@@ -34,16 +39,74 @@ def build_series(plain: dict):
     return series
 
 
+def resumed_config(cfg: DictConfig) -> DictConfig:
+    """With `resume=<run dir>`: that run's saved config, which a resume must not change."""
+    resume = cfg.get("resume")
+    if not resume:
+        return cfg
+    if not isinstance(resume, str) or not is_run_dir(resume):
+        raise ConfigError(
+            "resume", f"{resume} is not a run directory (it has no .hydra/config.yaml)"
+        )
+    from hydra.core.hydra_config import HydraConfig
+
+    others = [o for o in HydraConfig.get().overrides.task if not o.startswith("resume=")]
+    if others:
+        raise ConfigError(
+            "resume", f"a resumed run keeps its saved config; drop {' '.join(others)}"
+        )
+    if cfg.get("ckpt_path"):
+        raise ConfigError("ckpt_path", "give either resume or ckpt_path, not both")
+    saved = OmegaConf.load(Path(resume) / ".hydra" / "config.yaml")
+    status = _status(Path(resume))
+    if status == "completed":
+        raise ConfigError("resume", f"{resume} has already completed (see its metrics.json)")
+    with open_dict(saved):
+        saved.resume = resume
+        saved.ckpt_path = None
+    return saved
+
+
+def _status(run_dir: Path) -> str | None:
+    try:
+        return json.loads((run_dir / "metrics.json").read_text()).get("status")
+    except (OSError, ValueError):
+        return None
+
+
+def start_checkpoint(plain: dict) -> str | None:
+    """The checkpoint training continues from (resume: the run's last.ckpt), checked safely."""
+    from lstm_lab.checkpoints import check_training_checkpoint
+    from lstm_lab.run import checkpoint_dir
+
+    if plain.get("resume"):
+        last = checkpoint_dir(plain) / "last.ckpt"
+        if not last.is_file():
+            raise ConfigError(
+                "resume",
+                f"{plain['resume']} has no {last.name} to continue from (it stopped before its "
+                "first epoch ended); start it again instead",
+            )
+        check_training_checkpoint(last, "resume")
+        return str(last)
+    if plain.get("ckpt_path"):
+        check_training_checkpoint(plain["ckpt_path"], "ckpt_path")
+        return plain["ckpt_path"]
+    return None
+
+
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 @functools.partial(user_task, prog="lstm-train")
 def _train(cfg: DictConfig) -> float:
+    cfg = resumed_config(cfg)
     plain = validate(cfg)
     series = build_series(plain)
     check_evaluation(plain, len(series), series.shape[1] if series.ndim > 1 else 1)
     check_targets(plain)
+    ckpt_path = start_checkpoint(plain)
     from lstm_lab.run import train_and_test  # torch and Lightning from here on
 
-    return train_and_test(cfg, plain, series)["best_val_loss"]
+    return train_and_test(cfg, plain, series, ckpt_path=ckpt_path)["best_val_loss"]
 
 
 def main() -> None:

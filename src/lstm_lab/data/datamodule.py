@@ -17,7 +17,8 @@ class TensorBatches:
 
     Shuffling draws a fresh permutation each epoch from a generator seeded with
     (seed, epoch), so the order depends only on the seed and the epoch number, and
-    `state_dict` lets a resumed run pick the data order up where it stopped.
+    `state_dict` lets a resumed run pick the data order up where it stopped; `start` skips the
+    first batches of the next epoch, for a run resumed in the middle of one.
     """
 
     def __init__(
@@ -28,6 +29,7 @@ class TensorBatches:
         self.shuffle = shuffle
         self.seed = seed
         self.epoch = 0
+        self.start = 0
 
     def __len__(self) -> int:
         return -(-len(self.x) // self.batch_size)
@@ -38,7 +40,8 @@ class TensorBatches:
             gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
             order = torch.randperm(n, generator=gen).to(self.x.device)
         self.epoch += 1
-        for start in range(0, n, self.batch_size):
+        first, self.start = self.start * self.batch_size, 0
+        for start in range(first, n, self.batch_size):
             if self.shuffle:
                 idx = order[start : start + self.batch_size]
                 yield self.x[idx], self.y[idx]
@@ -49,10 +52,11 @@ class TensorBatches:
                 )
 
     def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch}
+        return {"epoch": self.epoch, "start": self.start}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.epoch = state["epoch"]
+        self.start = state.get("start", 0)
 
 
 class WindowDataModule(L.LightningDataModule):

@@ -104,9 +104,14 @@ class LSTMModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["best_val_loss"] = self.best_val_loss
+        checkpoint["carried_state"] = self._state  # carry_state: a resumed run needs it too
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.best_val_loss = checkpoint.get("best_val_loss", float("inf"))
+        state = checkpoint.get("carried_state")
+        self._state = (
+            None if state is None else (state[0].to(self.device), state[1].to(self.device))
+        )
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch

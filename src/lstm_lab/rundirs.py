@@ -1,0 +1,66 @@
+"""Run directories that never collide, and resumed runs that write into their own directory.
+
+Hydra names a run `outputs/runs/<time>`; two runs started in the same second would share it.
+`claim_dir` creates the directory itself with an atomic `mkdir`, and when another run got there
+first takes `<time>_02`, `<time>_03`, ...: still readable, and sorted in start order. The resolver
+is cached, so one Hydra launch claims one directory (multirun jobs get a copy of the cache and so
+share one sweep directory).
+
+Imports neither torch nor Lightning: it runs while Hydra composes the config.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+# Run directories this process resumed: a refused resume must never remove one of them.
+RESUMED: set[Path] = set()
+
+
+def is_run_dir(path: str | Path) -> bool:
+    return (Path(path) / ".hydra" / "config.yaml").is_file()
+
+
+def claim_dir(path: str) -> str:
+    """Create `path`, or the first free `path_NN`, atomically; return the one created."""
+    base = Path(path)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        candidate = base if n == 1 else base.with_name(f"{base.name}_{n:02d}")
+        try:
+            os.mkdir(candidate)
+        except FileExistsError:
+            continue
+        return str(candidate)
+    raise AssertionError("unreachable")
+
+
+def run_dir(path: str, resume: str | None = None) -> str:
+    """The run's directory: `resume` when it names a run directory, else a freshly claimed one.
+
+    A `resume` that is no run directory still gets a fresh directory here; the task then refuses
+    it with a message naming `resume`, and the empty directory is removed.
+    """
+    if resume and is_run_dir(resume):
+        RESUMED.add(Path(resume).resolve())
+        return str(resume)
+    return claim_dir(path)
+
+
+def output_subdir(resume: str | None = None) -> str:
+    """Where Hydra saves config.yaml: a resumed run keeps its original `.hydra/config.yaml`."""
+    return ".hydra/resumed" if resume and is_run_dir(resume) else ".hydra"
+
+
+def register() -> None:
+    for name, fn in (
+        ("lstm_lab.claim_dir", claim_dir),
+        ("lstm_lab.run_dir", run_dir),
+        ("lstm_lab.output_subdir", output_subdir),
+    ):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn, use_cache=True)

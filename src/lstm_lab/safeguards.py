@@ -1,0 +1,133 @@
+"""Callbacks that keep a run's work safe: they are always on, whatever `callbacks=` says.
+
+- `StopOnNonFiniteLoss`: a NaN or infinite loss stops training before it reaches the weights.
+- `ExactResume`: saves what Lightning's checkpoints lack for an exact resume, the torch, numpy
+  and Python RNG states and how far into the epoch's data order training got, and restores them.
+- `CheckpointOnInterrupt`: SIGTERM (and Ctrl-C, see `ctrl_c_stops_after_batch`) stop training
+  after the current batch, and the state is saved to `last.ckpt` before the process exits.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+
+class NonFiniteLoss(RuntimeError):
+    def __init__(self, value: float, epoch: int, step: int) -> None:
+        super().__init__(f"loss became {value} at epoch {epoch}, step {step}")
+        self.epoch, self.step = epoch, step
+
+
+class StopOnNonFiniteLoss(L.Callback):
+    """Raise NonFiniteLoss before the backward pass of a non-finite loss (no bad update is made)."""
+
+    def on_before_backward(self, trainer: L.Trainer, pl_module, loss: torch.Tensor) -> None:
+        if not torch.isfinite(loss).all():
+            raise NonFiniteLoss(float(loss.detach()), trainer.current_epoch, trainer.global_step)
+
+
+def rng_states() -> dict[str, Any]:
+    """torch, numpy and Python RNG states as tensors and plain data (safe for weights_only)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    states: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": [kind, keys.tolist(), pos, has_gauss, gauss],
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    kind, keys, pos, has_gauss, gauss = states["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
+    version, internal, gauss_next = states["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+class ExactResume(L.Callback):
+    """RNG states and the data position, saved with every checkpoint and restored on resume."""
+
+    def __init__(self) -> None:
+        self._trainer: L.Trainer | None = None
+        self._to_restore: dict[str, Any] | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module, stage: str) -> None:
+        self._trainer = trainer
+
+    def state_dict(self) -> dict[str, Any]:
+        trainer = self._trainer
+        if trainer is None:
+            return {}
+        return {
+            "rng": rng_states(),
+            "epoch": trainer.current_epoch,
+            "batches_done": trainer.fit_loop.epoch_loop.batch_progress.current.completed,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._to_restore = state or None
+
+    def on_train_start(self, trainer: L.Trainer, pl_module) -> None:
+        # Lightning has restored the loops and the loader by now; put the data order and the
+        # random streams back exactly where they stood when the checkpoint was written.
+        state, self._to_restore = self._to_restore, None
+        if state is None:
+            return
+        loader = trainer.train_dataloader
+        epoch, done = state["epoch"], state["batches_done"]
+        if done >= len(loader):  # saved at the end of an epoch: the next one starts afresh
+            epoch, done = epoch + 1, 0
+        loader.load_state_dict({"epoch": epoch, "start": done})
+        set_rng_states(state["rng"])
+
+
+class CheckpointOnInterrupt(L.Callback):
+    """On SIGTERM (Lightning stops after the current batch), save the training state."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.saved: Path | None = None
+
+    def on_exception(self, trainer: L.Trainer, pl_module, exception: BaseException) -> None:
+        if isinstance(exception, SIGTERMException) and trainer.training:
+            trainer.save_checkpoint(self.path, weights_only=False)  # the full training state
+            self.saved = self.path
+
+
+@contextmanager
+def ctrl_c_stops_after_batch() -> Iterator[dict[str, int]]:
+    """The first Ctrl-C is turned into Lightning's SIGTERM stop (after the current batch, with a
+    checkpoint); a second one aborts at once. Yields a dict whose "signal" is set on a stop."""
+    got: dict[str, int] = {}
+
+    def on_sigint(signum, frame) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        got["signal"] = signal.SIGINT
+        print(
+            "\nInterrupted: saving a checkpoint after this batch (Ctrl-C again to abort)",
+            file=sys.stderr,
+        )
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield got
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,29 @@
+"""Fault injection for the reliability tests, added to a run as an extra callback:
+
+    PYTHONPATH=tests/helpers LSTM_LAB_FAULT=SIGKILL@1:3 \
+        lstm-train +callbacks.fault._target_=faults.SignalFromEnv
+
+sends the named signal to the run's own process after training batch 3 of epoch 1. Without
+LSTM_LAB_FAULT the callback does nothing, so a run with it and a run without it train alike.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import lightning as L
+
+
+class SignalFromEnv(L.Callback):
+    def __init__(self) -> None:
+        spec = os.environ.get("LSTM_LAB_FAULT")
+        self.fault = None
+        if spec:
+            name, at = spec.split("@")
+            epoch, batch = at.split(":")
+            self.fault = (getattr(signal, name), int(epoch), int(batch))
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.fault and (trainer.current_epoch, batch_idx) == self.fault[1:]:
+            os.kill(os.getpid(), self.fault[0])

@@ -1,0 +1,173 @@
+"""Killed, interrupted and resumed runs end exactly where an undisturbed run ends; runs with
+non-finite losses stop at once; checkpoints that would run code are refused.
+
+Faults are injected by tests/helpers/faults.py, a callback every run here carries, which sends
+a signal to its own process at a given epoch and batch when LSTM_LAB_FAULT says so.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import QUICK, cli, comparable, read_metrics, run_dirs
+from test_errors_table import write_bad_files
+
+HELPERS = str(Path(__file__).parent / "helpers")
+# Two LSTM layers with dropout, so the torch RNG matters; 4 short epochs of 13 batches.
+RUN = [*QUICK, "trainer.max_epochs=4", "model.num_layers=2", "model.dropout=0.2"]
+RUN += ["+callbacks.fault._target_=faults.SignalFromEnv"]
+
+
+def lstm_train(root: Path, *args: str, fault: str | None = None):
+    env = {"PYTHONPATH": HELPERS, **({"LSTM_LAB_FAULT": fault} if fault else {})}
+    before = set(run_dirs(root))
+    proc = cli(*args, cwd=root, extra_env=env)
+    new = set(run_dirs(root)) - before
+    return proc, (new.pop() if new else None)
+
+
+def weights(run_dir: Path, name: str = "last") -> dict[str, torch.Tensor]:
+    path = run_dir / "checkpoints" / f"{name}.ckpt"
+    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def curve(run_dir: Path, tag: str) -> dict[int, float]:
+    """{step: value} of a scalar over every events file of the run (the last write wins)."""
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
+    events.Reload()
+    return {e.step: e.value for e in events.Scalars(tag)}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume")
+    done = {}
+    for name, args in {"left alone": RUN, "again": RUN, "other seed": [*RUN, "seed=43"]}.items():
+        proc, done[name] = lstm_train(root, *args)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return root, done
+
+
+@pytest.mark.slow
+def test_same_seed_same_weights_and_metrics_other_seed_other_ones(runs):
+    _, done = runs
+    alone, again, other = done["left alone"], done["again"], done["other seed"]
+    assert same_weights(weights(alone), weights(again))
+    assert comparable(read_metrics(alone)) == comparable(read_metrics(again))
+    assert not same_weights(weights(alone), weights(other))
+    assert read_metrics(alone)["test"] != read_metrics(other)["test"]
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_weights_metrics_and_curves(runs):
+    root, done = runs
+    alone = done["left alone"]
+    proc, killed = lstm_train(root, *RUN, fault="SIGKILL@2:3")
+    assert proc.returncode == -9  # killed in the middle of epoch 2, after last.ckpt of epoch 1
+    assert not (killed / "metrics.json").exists()
+    saved_config = (killed / ".hydra" / "config.yaml").read_text()
+
+    proc, new_dir = lstm_train(root, f"resume={killed}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert new_dir is None, "a resumed run continues in its own directory"
+    assert (killed / ".hydra" / "config.yaml").read_text() == saved_config
+    for name in ("last", "best"):
+        assert same_weights(weights(alone, name), weights(killed, name)), name
+    assert comparable(read_metrics(killed)) == comparable(read_metrics(alone))
+    # The same TensorBoard curves, continued in the same directory.
+    for tag in ("train/loss", "val/loss"):
+        assert curve(killed, tag) == curve(alone, tag), tag
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signal_name,status", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_interrupt_saves_a_checkpoint_and_resumes_exactly(runs, signal_name, status):
+    root, done = runs
+    alone = done["left alone"]
+    proc, stopped = lstm_train(root, *RUN, fault=f"{signal_name}@1:2")  # mid-epoch
+    assert proc.returncode == status, proc.stderr[-3000:]
+    last_line = proc.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("lstm-train: error: interrupted by ")
+    assert f"resume={stopped}" in last_line and "Traceback" not in proc.stderr
+    metrics = read_metrics(stopped)
+    assert metrics["status"] == "interrupted" and "epoch 1, step 16" in metrics["reason"]
+    checkpoint = torch.load(stopped / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 16  # 13 batches of epoch 0 and 3 of epoch 1
+
+    proc, _ = lstm_train(root, f"resume={stopped}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert same_weights(weights(alone), weights(stopped))
+    assert comparable(read_metrics(stopped)) == comparable(read_metrics(alone))
+    assert curve(stopped, "val/loss") == curve(alone, "val/loss")
+
+
+@pytest.mark.slow
+def test_non_finite_loss_stops_at_once_and_keeps_the_best_checkpoint(tmp_path):
+    # SGD at lr 10 (one-cycle schedule) makes the loss overflow in the second epoch.
+    proc, run_dir = lstm_train(
+        tmp_path, *QUICK, "trainer.max_epochs=4", "optimizer=sgd", "optimizer.lr=10"
+    )
+    assert proc.returncode == 1
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("lstm-train: error: training stopped: loss became ")
+    assert "at epoch 1, step " in line and "Traceback" not in proc.stderr
+    metrics = read_metrics(run_dir)
+    assert metrics["status"] == "failed" and "non-finite loss" in metrics["reason"]
+    assert "at epoch 1, step" in metrics["reason"] and "test" not in metrics
+    assert metrics["best_checkpoint"] == str(run_dir / "checkpoints" / "best.ckpt")
+    best = torch.load(metrics["best_checkpoint"], weights_only=True)
+    assert best["epoch"] == 0 and best["global_step"] == 13
+    assert all(torch.isfinite(t).all() for t in best["state_dict"].values())
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == 13, "no checkpoint was written after the bad step"
+
+
+def test_resume_refuses_a_checkpoint_that_would_run_code(runs, tmp_path):
+    root, done = runs
+    run_dir = tmp_path / "outputs" / "runs" / "copied"
+    shutil.copytree(done["left alone"], run_dir)
+    (run_dir / "metrics.json").unlink()  # make it look stopped
+    marker = write_bad_files(tmp_path)
+    shutil.copy(tmp_path / "evil.ckpt", run_dir / "checkpoints" / "last.ckpt")
+    before = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*"))
+
+    proc = cli("resume=outputs/runs/copied", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        f"lstm-train: error: resume: {run_dir / 'checkpoints' / 'last.ckpt'}: asks "
+        "to run io.open when loaded; refusing to unpickle it "
+        "(checkpoints are loaded with weights_only=True)"
+    )
+    assert not marker.exists(), "the payload ran"
+    assert sorted(p.relative_to(run_dir) for p in run_dir.rglob("*")) == before
+
+
+def test_resume_refusals_leave_the_run_as_it_was(runs, tmp_path):
+    root, done = runs
+    run_dir = tmp_path / "outputs" / "runs" / "copied"
+    shutil.copytree(done["left alone"], run_dir)
+    saved = (run_dir / ".hydra" / "config.yaml").read_text()
+
+    proc = cli("resume=outputs/runs/copied", cwd=tmp_path)
+    assert proc.returncode == 2 and "has already completed" in proc.stderr
+
+    (run_dir / "metrics.json").unlink()
+    proc = cli("resume=outputs/runs/copied", "model.hidden_size=3", cwd=tmp_path)
+    assert proc.stderr.strip() == (
+        "lstm-train: error: resume: a resumed run keeps its saved config; drop model.hidden_size=3"
+    )
+
+    shutil.rmtree(run_dir / "checkpoints")
+    proc = cli("resume=outputs/runs/copied", cwd=tmp_path)
+    assert proc.returncode == 2 and "has no last.ckpt to continue from" in proc.stderr
+    assert run_dirs(tmp_path) == [run_dir], "the run directory is kept, and no other made"
+    assert (run_dir / ".hydra" / "config.yaml").read_text() == saved
