@@ -20,9 +20,15 @@ from hydra.errors import (
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
+from lstm_lab import sweep
 from lstm_lab.config import ConfigError, unknown_key_message
 
 T = TypeVar("T")
+
+
+class RunError(RuntimeError):
+    """A run that cannot go on for a reason the user can act on (e.g. a non-finite loss)."""
+
 
 USER_ERRORS = (
     ConfigError,
@@ -60,11 +66,15 @@ def user_task(task: Callable[[DictConfig], T], prog: str) -> Callable[[DictConfi
     """Wrap a Hydra task so a config error found inside it is one line, exit 2, and no run dir.
 
     Hydra creates the run directory (with .hydra/ and a log) before the task starts; when the
-    task refuses the config, that directory holds nothing of value and is removed.
+    task refuses the config, that directory holds nothing of value and is removed. A run that
+    fails later (RunError) keeps its directory, with metrics.json saying why, and exits 1.
+    In a sweep, every job is isolated instead: see `_isolated`.
     """
 
     @functools.wraps(task)
     def wrapped(cfg: DictConfig) -> T:
+        if sweep.in_multirun():
+            return _isolated(task, cfg, prog)
         try:
             return task(cfg)
         except USER_ERRORS as error:
@@ -72,8 +82,29 @@ def user_task(task: Callable[[DictConfig], T], prog: str) -> Callable[[DictConfi
                 raise
             _remove_empty_run_dir()
             fail(error, prog)
+        except RunError as error:
+            if os.environ.get("LSTM_LAB_VERBOSE") == "1":
+                raise
+            sweep.record_failure(error, describe(error))
+            print(f"{prog}: error: {describe(error)}", file=sys.stderr)
+            sys.exit(1)
 
     return wrapped
+
+
+def _isolated(task: Callable[[DictConfig], T], cfg: DictConfig, prog: str) -> T | float:
+    """Run one job of a sweep so that its failure, whatever it is, stops only this job.
+
+    Hydra would otherwise end the sweep on a SystemExit (our one-line errors) at once, and on
+    any other exception after the batch, without the summary; Optuna's sweeper stops too.
+    """
+    try:
+        return task(cfg)
+    except Exception as error:
+        reason = describe(error)
+        sweep.record_failure(error, reason)
+        print(f"{prog}: error: job {sweep.job_name()} failed: {reason}", file=sys.stderr)
+        return sweep.FAILED_VALUE
 
 
 def _remove_empty_run_dir() -> None:
