@@ -45,6 +45,7 @@ class Run:
     status: str = "incomplete"
     error: str = ""
     val_curve: list[tuple[int, float]] = field(default_factory=list)  # (epoch, val/loss)
+    label: str = ""  # the name in figures: without shared overrides, numbers shortened
 
     def sort_key(self) -> tuple:
         loss = self.best_val_loss
@@ -127,6 +128,18 @@ def short_name(run: Run, common: list[str]) -> str:
     return ",".join(o for o in _overrides(run.name) if o not in common) or run.name
 
 
+def _short_number(override: str) -> str:
+    key, sep, value = override.partition("=")
+    try:
+        return f"{key}={float(value):.3g}" if sep and len(value) > 6 else override
+    except ValueError:
+        return override
+
+
+def label(run: Run, common: list[str]) -> str:
+    return ",".join(_short_number(o) for o in _overrides(short_name(run, common)))
+
+
 def _fmt(value: Any, spec: str) -> str:
     if value is None:
         return "-"
@@ -207,6 +220,8 @@ def compare(root: Path) -> list[Run]:
     # a mode column once any run knows the stateful switch; runs from before it were windowed
     with_mode = any(run.mode is not None for run in runs)
     common = common_overrides(runs)
+    for run in runs:
+        run.label = label(run, common)
     header, shown, raw = table(runs, with_mode, common)
     (root / OUTPUTS["markdown"]).write_text(markdown(header, shown, root, common))
     write_csv(root / OUTPUTS["csv"], header, raw)

@@ -14,7 +14,8 @@ def _finite(value) -> bool:
 
 
 def plot_val_curves(runs, path: Path) -> None:
-    """Every run's val/loss per epoch, on one log-scaled axis, labelled by run name."""
+    """Every run's val/loss per epoch, on one log-scaled axis, labelled by run; failed runs
+    (their curve up to the failure) dotted."""
     fig, ax = plt.subplots(figsize=(10, 5), dpi=100)
     drawn = 0
     for run in runs:
@@ -23,7 +24,15 @@ def plot_val_curves(runs, path: Path) -> None:
             continue
         epochs, values = zip(*points, strict=True)
         style = "-" if run.status == "completed" else ":"
-        ax.plot(epochs, values, style, marker="o", markersize=3, linewidth=1.2, label=run.name)
+        ax.plot(
+            epochs,
+            values,
+            style,
+            marker="o",
+            markersize=3,
+            linewidth=1.2,
+            label=run.label or run.name,
+        )
         drawn += 1
     if drawn:
         ax.set_yscale("log")
@@ -59,6 +68,9 @@ def plot_test_mse_vs_hidden(runs, path: Path, with_mode: bool = False) -> None:
         ax.plot(sizes, [best[key][h].test_mse for h in sizes], marker="o", label=label)
     if best:
         ax.set_xscale("log", base=2)
+        sizes = sorted({h for points in best.values() for h in points})
+        ax.set_xticks(sizes, [str(h) for h in sizes])
+        ax.minorticks_off()
         ax.set_yscale("log")
         ax.legend()
     else:
