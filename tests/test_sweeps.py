@@ -1,4 +1,7 @@
-"""Sweeps the way a user runs them: `lstm-train -m ...`, then `lstm-compare <sweep dir>`."""
+"""Sweeps the way a user runs them: `lstm-train -m ...`, then `lstm-compare <sweep dir>`.
+
+The README's joblib and Optuna commands are run (and checked) in test_readme.py.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import pytest
 import yaml
 
 from conftest import QUICK, cli, read_metrics
-from lstm_lab.sweep import available_cores, threads_per_job
+from lstm_lab.sweep import threads_per_job
 from test_cli import hparams_session, load_events
 
 ONE_EPOCH = [*QUICK, "trainer.max_epochs=1"]
@@ -192,28 +195,6 @@ def test_a_single_run_whose_loss_overflows_stops_with_one_line(tmp_path):
     assert metrics["status"] == "failed" and metrics["error"] in line
 
 
-def test_joblib_launcher_runs_jobs_in_parallel_without_oversubscribing(tmp_path):
-    no_threads = [o for o in ONE_EPOCH if not o.startswith("threads=")]
-    proc = cli(
-        "-m",
-        "launcher=joblib",
-        "hydra.launcher.n_jobs=2",
-        "model.hidden_size=4,8",
-        *no_threads,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "Joblib.Parallel(n_jobs=2" in proc.stdout
-    (sweep_dir,) = sweep_dirs(tmp_path)
-    jobs = job_dirs(sweep_dir)
-    assert len(jobs) == 2 and not any("launcher" in j.name for j in jobs)
-    for job in jobs:
-        metrics = read_metrics(job)
-        assert metrics["status"] == "completed"
-        assert metrics["threads"] == max(1, available_cores() // 2)
-        assert 2 * metrics["threads"] <= max(2, available_cores())
-
-
 @pytest.mark.parametrize(
     "n_jobs,cores,expected",
     [(1, 8, 8), (2, 8, 4), (3, 8, 2), (16, 8, 1), (-1, 8, 1), (-2, 8, 1), (-5, 8, 2), (None, 4, 4)],
@@ -223,21 +204,3 @@ def test_threads_per_job_keeps_jobs_times_threads_within_the_cores(
 ):
     monkeypatch.setattr("lstm_lab.sweep.available_cores", lambda: cores)
     assert threads_per_job(n_jobs) == expected
-
-
-def test_optuna_search_runs_trials_and_the_report_reads_them(tmp_path):
-    proc = cli("hparams_search=optuna", "hydra.sweeper.n_trials=2", *ONE_EPOCH, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (sweep_dir,) = sweep_dirs(tmp_path)
-    best = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
-    jobs = job_dirs(sweep_dir)
-    assert len(jobs) == 2
-    losses = [read_metrics(j)["best_val_loss"] for j in jobs]
-    assert best["best_value"] == pytest.approx(min(losses))
-    for job in jobs:
-        assert "optimizer.lr=" in job.name and "model.hidden_size=" in job.name
-        assert "hparams_search" not in job.name
-    assert cli(str(sweep_dir), cwd=tmp_path, prog="lstm-compare").returncode == 0
-    rows = read_table(sweep_dir)
-    assert float(rows[0]["best val loss"]) == pytest.approx(best["best_value"])
-    assert int(rows[0]["hidden size"]) == best["best_params"]["model.hidden_size"]
