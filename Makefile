@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install train test bench lint tensorboard clean
+.PHONY: install train sweep compare test bench lint tensorboard clean
 
 install: $(STAMP)
 
@@ -17,6 +17,14 @@ $(STAMP): pyproject.toml constraints.txt
 
 train: $(STAMP)
 	$(BIN)/lstm-train $(ARGS)
+
+# The hidden size x layer count grid of configs/sweep/hidden_layers.yaml (ARGS for every run).
+sweep: $(STAMP)
+	$(BIN)/lstm-train sweep=hidden_layers $(ARGS)
+
+# The comparison report of DIR (default: the latest sweep).
+compare: $(STAMP)
+	$(BIN)/lstm-compare $(or $(DIR),$(lastword $(sort $(wildcard outputs/sweeps/*))))
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

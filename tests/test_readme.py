@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 import shlex
 import subprocess
@@ -9,8 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-from conftest import BIN, QUICK, cli, run_dirs
+from conftest import BIN, QUICK, cli, read_metrics, run_dirs
+from lstm_lab.sweep import available_cores, threads_per_job
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -30,7 +33,12 @@ def commands(prefix: str) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("command", commands("lstm-train"))
+def is_sweep(command: str) -> bool:
+    args = shlex.split(command)
+    return "-m" in args or any(a.split("=")[0] in ("sweep", "hparams_search") for a in args)
+
+
+@pytest.mark.parametrize("command", [c for c in commands("lstm-train") if not is_sweep(c)])
 def test_readme_lstm_train_commands_run(tmp_path, command):
     args = shlex.split(command)[1:]
     if not any(a.startswith("--") for a in args):
@@ -40,6 +48,79 @@ def test_readme_lstm_train_commands_run(tmp_path, command):
     assert proc.returncode == 0, proc.stderr[-2000:]
     if "--" not in command:
         assert len(run_dirs(tmp_path)) == 1
+
+
+def expected_jobs(args: list[str]) -> int:
+    if "sweep=hidden_layers" in args:
+        return 6
+    if "hparams_search=optuna" in args:
+        return 2  # n_trials, set below
+    count = 1
+    for a in args:
+        if "=" in a and "," in a:
+            count *= len(a.split("=", 1)[1].split(","))
+    return count
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [c for c in commands("lstm-train") if is_sweep(c)])
+def test_readme_sweep_commands_run_and_compare(tmp_path, command):
+    """Every job of the sweep completes, one epoch each; lstm-compare lists them all."""
+    args = [*shlex.split(command)[1:], *QUICK, "trainer.max_epochs=1"]
+    if "hparams_search=optuna" in args:
+        args = [a for a in args if not a.startswith("hydra.sweeper.n_trials=")]
+        args.append("hydra.sweeper.n_trials=2")
+    if "launcher=joblib" in args:
+        args.remove("threads=1")  # the launcher sets the threads
+    proc = cli(*args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    (sweep_dir,) = (tmp_path / "outputs" / "sweeps").iterdir()
+    jobs = [p for p in sweep_dir.iterdir() if p.is_dir()]
+    assert len(jobs) == expected_jobs(args)
+    assert all(read_metrics(j)["status"] == "completed" for j in jobs)
+    assert not any(k in j.name for j in jobs for k in ("sweep=", "launcher=", "hparams_search="))
+    if "launcher=joblib" in args:  # jobs in parallel processes, jobs x threads <= cores
+        assert "Joblib.Parallel(n_jobs=2" in proc.stdout
+        assert all(read_metrics(j)["threads"] == threads_per_job(2) for j in jobs)
+        assert 2 * threads_per_job(2) <= max(2, available_cores())
+    report = cli(str(sweep_dir), cwd=tmp_path, prog="lstm-compare")
+    assert report.returncode == 0, report.stderr[-2000:]
+    with open(sweep_dir / "comparison.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(jobs)
+    if "hparams_search=optuna" in args:  # the best trial is the report's first row
+        best = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
+        assert float(rows[0]["best val loss"]) == pytest.approx(best["best_value"])
+        assert int(rows[0]["hidden size"]) == best["best_params"]["model.hidden_size"]
+
+
+@pytest.fixture(scope="module")
+def readme_outputs(tmp_path_factory):
+    """A single run and a two-run sweep, for the README's tensorboard and lstm-compare lines."""
+    root = tmp_path_factory.mktemp("readme")
+    for args in ([*QUICK, "trainer.max_epochs=1"], ["-m", "model.hidden_size=4,6", *QUICK]):
+        proc = cli(*args, "trainer.max_epochs=1", cwd=root)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    (run_dir,) = run_dirs(root)
+    (sweep_dir,) = (root / "outputs" / "sweeps").iterdir()
+    return root, run_dir, sweep_dir
+
+
+def placeholders(path: str, run_dir: Path, sweep_dir: Path) -> str:
+    path = path.replace("outputs/runs/<date>_<time>", str(run_dir))
+    return path.replace("outputs/sweeps/<date>_<time>", str(sweep_dir))
+
+
+@pytest.mark.parametrize("command", commands("lstm-compare"))
+def test_readme_lstm_compare_commands_run(readme_outputs, command):
+    root, run_dir, sweep_dir = readme_outputs
+    target = Path(placeholders(shlex.split(command)[1], run_dir, sweep_dir))
+    proc = cli(str(target), cwd=root, prog="lstm-compare")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    target = target if target.is_absolute() else root / target
+    runs = {p.name for p in target.iterdir() if p.is_dir()}
+    rows = (target / "comparison.csv").read_text().strip().splitlines()[1:]
+    assert len(rows) == len(runs) >= 1
 
 
 def test_readme_error_examples_match_the_real_output(tmp_path):
@@ -63,6 +144,8 @@ def test_readme_make_commands_are_targets(command):
     target = shlex.split(command)[1]
     expected = {
         "train": "lstm-train",
+        "sweep": "lstm-train sweep=hidden_layers",
+        "compare": "lstm-compare",
         "test": "pytest",
         "lint": "ruff",
         "tensorboard": "tensorboard",
@@ -80,12 +163,10 @@ def test_make_train_passes_args_through():
     assert "lstm-train model.hidden_size=64" in proc.stdout
 
 
-def test_readme_tensorboard_commands_read_a_run(tmp_path):
-    proc = cli(*QUICK, "trainer.max_epochs=1", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    (run_dir,) = run_dirs(tmp_path)
+def test_readme_tensorboard_commands_read_a_run(readme_outputs):
+    tmp_path, run_dir, sweep_dir = readme_outputs
     for command in commands("tensorboard"):
-        logdir = shlex.split(command)[2].replace("outputs/runs/<date>_<time>", str(run_dir))
+        logdir = placeholders(shlex.split(command)[2], run_dir, sweep_dir)
         logdir = str(tmp_path / logdir) if not Path(logdir).is_absolute() else logdir
         inspected = subprocess.run(
             [str(BIN / "tensorboard"), "--inspect", "--logdir", logdir],

@@ -20,10 +20,12 @@ from hydra.errors import (
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
+from lstm_lab import sweep
 from lstm_lab.config import ConfigError, unknown_key_message
 from lstm_lab.rundirs import RESUMED
 
 T = TypeVar("T")
+
 
 USER_ERRORS = (
     ConfigError,
@@ -73,10 +75,14 @@ def user_task(
     Hydra creates the run directory (with .hydra/ and a log) before the task starts; when the
     task refuses the config, that directory holds nothing of value and is removed (unless
     `remove_run_dir` is false: commands such as lstm-eval that make no directory of their own).
+    A run that stops later (RunStopped) keeps its directory, with metrics.json saying why.
+    In a sweep, every job is isolated instead: see `_isolated`.
     """
 
     @functools.wraps(task)
     def wrapped(cfg: DictConfig) -> T:
+        if sweep.in_multirun():
+            return _isolated(task, cfg, prog)
         try:
             return task(cfg)
         except USER_ERRORS as error:
@@ -92,6 +98,26 @@ def user_task(
             sys.exit(stopped.exit_code)
 
     return wrapped
+
+
+def _isolated(task: Callable[[DictConfig], T], cfg: DictConfig, prog: str) -> T | float:
+    """Run one job of a sweep so that its failure, whatever it is, stops only this job.
+
+    Hydra would otherwise end the sweep on a SystemExit (our one-line errors) at once, and on
+    any other exception after the batch, without the summary; Optuna's sweeper stops too.
+    """
+    try:
+        return task(cfg)
+    except RunStopped as stopped:
+        if stopped.exit_code != 1:  # Ctrl-C or SIGTERM: the user stops the whole sweep
+            print(f"{prog}: error: {stopped}", file=sys.stderr)
+            sys.exit(stopped.exit_code)
+        reason = str(stopped)  # the run wrote its own metrics.json
+    except Exception as error:
+        reason = describe(error)
+        sweep.record_failure(error, reason)
+    print(f"{prog}: error: job {sweep.job_name()} failed: {reason}", file=sys.stderr)
+    return sweep.FAILED_VALUE
 
 
 def _remove_empty_run_dir() -> None:

@@ -1,0 +1,131 @@
+"""Sweeps (`lstm-train -m ...`): one failing job never stops the others, and the sweep ends
+with a list of the failed jobs and a non-zero exit status.
+
+A job that fails records `{"status": "failed", "reason": <one line>}` in its metrics.json, so
+`lstm-compare` shows it, and returns +inf (the worst value to a minimizing sweeper such as
+Optuna's, which would stop the whole search on an exception). `SweepSummary`, a Hydra callback
+set in configs/hydra/default.yaml, reads every job's metrics.json when the sweep ends.
+Imports neither torch nor Lightning.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+FAILED_VALUE = float("inf")
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_job(n_jobs: int | None) -> int:
+    """torch threads for each of `n_jobs` parallel jobs so that jobs x threads <= cores.
+
+    `n_jobs` follows joblib: -1 is one job per core, -2 all cores but one, and so on.
+    """
+    cores = available_cores()
+    jobs = 1 if n_jobs is None else int(n_jobs)
+    if jobs < 0:
+        jobs = max(1, cores + 1 + jobs)
+    return max(1, cores // max(1, jobs))
+
+
+OmegaConf.register_new_resolver("threads_per_job", threads_per_job, replace=True)
+
+
+def in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def job_name() -> str:
+    hydra_cfg = HydraConfig.get()
+    return hydra_cfg.job.override_dirname or f"job {hydra_cfg.job.num}"
+
+
+def record_failure(error: BaseException, reason: str, extra: dict[str, Any] | None = None) -> Path:
+    """Write the failed job's metrics.json (one-line reason) and log the reason.
+
+    The traceback goes to the job's log file only (`--verbose` shows it on the console too).
+    """
+    from lstm_lab.report import write_json
+
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(
+        run_dir / "metrics.json",
+        {
+            "status": "failed",
+            "reason": reason,
+            "overrides": list(hydra_cfg.overrides.task),
+            **(extra or {}),
+        },
+    )
+    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    with open(run_dir / f"{hydra_cfg.job.name}.log", "a") as log_file:
+        log_file.write(trace)
+    if os.environ.get("LSTM_LAB_VERBOSE") == "1":
+        print(trace, file=sys.stderr)
+    return run_dir
+
+
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    """Every job directory of a sweep: those Hydra saved a .hydra/ config in."""
+    return sorted(p.parent for p in sweep_dir.rglob(".hydra") if p.is_dir())
+
+
+def failed_jobs(sweep_dir: Path) -> list[tuple[str, str]]:
+    """(job directory name, reason) for every job that did not complete."""
+    import json
+
+    failed = []
+    for job in job_dirs(sweep_dir):
+        name = job.relative_to(sweep_dir).as_posix()
+        metrics_file = job / "metrics.json"
+        if not metrics_file.is_file():
+            failed.append((name, "no metrics.json: the job stopped before it finished"))
+            continue
+        metrics = json.loads(metrics_file.read_text())
+        if metrics.get("status") != "completed":
+            failed.append((name, metrics.get("reason", f"status {metrics.get('status')!r}")))
+    return failed
+
+
+class SweepSummary(Callback):
+    """At the end of a sweep: where it is, how to compare it, which jobs failed (exit 1 if any)."""
+
+    def __init__(self, prog: str = "lstm-train") -> None:
+        self.prog = prog
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        jobs = job_dirs(sweep_dir)
+        failed = failed_jobs(sweep_dir)
+        print(f"Sweep: {len(jobs)} jobs, {len(jobs) - len(failed)} completed, {len(failed)} failed")
+        print(f"Sweep directory: {sweep_dir}")
+        print(f"Compare:         lstm-compare {sweep_dir}")
+        print(f"TensorBoard:     tensorboard --logdir {sweep_dir}")
+        if failed:
+            sys.stdout.flush()
+            print(f"{self.prog}: error: {len(failed)} of {len(jobs)} jobs failed:", file=sys.stderr)
+            for name, reason in failed:
+                print(f"  {name}: {reason}", file=sys.stderr)
+            # SystemExit passes through Hydra's callback guard (it catches Exception only)
+            # and ends the process with a non-zero status once the sweep is over.
+            sys.exit(1)

@@ -1,0 +1,194 @@
+"""Sweeps the way a user runs them: `lstm-train -m ...`, then `lstm-compare <sweep dir>`.
+
+The README's joblib and Optuna commands are run (and checked) in test_readme.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import shutil
+
+import matplotlib.image
+import pytest
+import yaml
+
+from conftest import QUICK, cli, read_metrics
+from lstm_lab.sweep import threads_per_job
+from test_cli import hparams_session, load_events
+
+ONE_EPOCH = [*QUICK, "trainer.max_epochs=1"]
+# QUICK's overrides that name the runs too (threads is kept out of run directory names)
+NAMED = ["data.series.n_points=300", "data.series.t_end=30", "trainer.max_epochs=1"]
+
+
+def sweep_dirs(root):
+    return sorted(p for p in (root / "outputs" / "sweeps").glob("*") if p.is_dir())
+
+
+def job_dirs(sweep_dir):
+    return sorted(p for p in sweep_dir.iterdir() if p.is_dir())
+
+
+def read_table(sweep_dir) -> list[dict]:
+    with open(sweep_dir / "comparison.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    """A 2x2 grid of one-epoch runs, and the comparison report over it."""
+    root = tmp_path_factory.mktemp("grid")
+    proc = cli("-m", "model.hidden_size=4,8", "model.num_layers=1,2", *ONE_EPOCH, cwd=root)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (sweep_dir,) = sweep_dirs(root)
+    report = cli(str(sweep_dir), cwd=root, prog="lstm-compare")
+    assert report.returncode == 0, report.stderr[-3000:]
+    return sweep_dir, proc, report
+
+
+def test_grid_runs_are_named_by_their_overrides(grid):
+    sweep_dir, proc, _ = grid
+    expected = {
+        ",".join(sorted([*NAMED, f"model.hidden_size={h}", f"model.num_layers={n}"]))
+        for h, n in itertools.product((4, 8), (1, 2))
+    }
+    assert {p.name for p in job_dirs(sweep_dir)} == expected
+    for job in job_dirs(sweep_dir):
+        saved = yaml.safe_load((job / ".hydra" / "config.yaml").read_text())
+        assert f"model.hidden_size={saved['model']['hidden_size']}" in job.name
+        assert f"model.num_layers={saved['model']['num_layers']}" in job.name
+        assert read_metrics(job)["status"] == "completed"
+    assert "Sweep: 4 jobs, 4 completed, 0 failed" in proc.stdout
+    assert f"lstm-compare {sweep_dir.relative_to(sweep_dir.parents[2])}" in proc.stdout
+
+
+def test_every_run_has_curves_and_hparams_for_tensorboard(grid):
+    sweep_dir, _, _ = grid
+    for job in job_dirs(sweep_dir):
+        events = load_events(job)
+        assert len(events.Scalars("train/loss")) == 1
+        assert len(events.Scalars("val/loss")) == 1
+        saved = yaml.safe_load((job / ".hydra" / "config.yaml").read_text())
+        hparams = hparams_session(events)
+        assert hparams["model.hidden_size"] == saved["model"]["hidden_size"]
+        assert hparams["model.num_layers"] == saved["model"]["num_layers"]
+        metrics = read_metrics(job)
+        assert events.Scalars("hp/best_val_loss")[0].value == pytest.approx(
+            metrics["best_val_loss"], rel=1e-5
+        )
+        assert events.Scalars("hp/test_mse")[0].value == pytest.approx(
+            metrics["test"]["mse"], rel=1e-5
+        )
+
+
+def test_report_table_is_sorted_by_val_loss_and_matches_each_run(grid):
+    sweep_dir, _, report = grid
+    rows = read_table(sweep_dir)
+    assert len(rows) == 4
+    losses = [float(r["best val loss"]) for r in rows]
+    assert losses == sorted(losses)
+    for row in rows:
+        metrics = read_metrics(sweep_dir / row["run"])
+        assert float(row["best val loss"]) == pytest.approx(metrics["best_val_loss"])
+        assert float(row["test MSE"]) == pytest.approx(metrics["test"]["mse"])
+        assert int(row["parameters"]) == metrics["n_params"]
+        assert float(row["train time (s)"]) == pytest.approx(metrics["wall_time_s"])
+        assert f"model.hidden_size={row['hidden size']}" in row["run"]
+        assert f"model.num_layers={row['layers']}" in row["run"]
+        assert row["status"] == "completed" and row["reason"] == ""
+    assert "mode" not in rows[0]  # no run knows model.stateful yet
+    markdown = (sweep_dir / "comparison.md").read_text()
+    assert "| run | hidden size | layers |" in markdown
+    assert markdown.count("| completed |") == 4
+    # the printed table (rich) shows the runs without the overrides they all share
+    assert "best val loss" in report.stdout
+    assert "model.hidden_size=4,model.num_layers=2" in report.stdout.replace("\n", "")
+
+
+def test_report_figures_are_written(grid):
+    sweep_dir, _, _ = grid
+    for name in ("val_loss_curves.png", "test_mse_vs_hidden_size.png"):
+        image = matplotlib.image.imread(sweep_dir / name)
+        assert image.shape[0] >= 400 and image.shape[1] >= 600, name
+        assert image.std() > 0.01, f"{name} is blank"
+
+
+def test_report_shows_a_mode_column_once_runs_have_the_stateful_switch(grid, tmp_path):
+    sweep_dir, _, _ = grid
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep_dir, copy)
+    stateful = job_dirs(copy)[0]
+    config_file = stateful / ".hydra" / "config.yaml"
+    saved = yaml.safe_load(config_file.read_text())
+    saved["model"]["stateful"] = True
+    config_file.write_text(yaml.safe_dump(saved))
+    assert cli(str(copy), cwd=tmp_path, prog="lstm-compare").returncode == 0
+    modes = {r["run"]: r["mode"] for r in read_table(copy)}
+    assert modes.pop(stateful.name) == "stateful"
+    assert set(modes.values()) == {"window"}  # runs from before the switch were windowed
+
+
+def test_report_works_on_single_runs(tmp_path):
+    for hidden in (4, 6):
+        proc = cli(*ONE_EPOCH, f"model.hidden_size={hidden}", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    runs = tmp_path / "outputs" / "runs"
+    proc = cli(str(runs), cwd=tmp_path, prog="lstm-compare")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = read_table(runs)
+    assert sorted(int(r["hidden size"]) for r in rows) == [4, 6]
+    assert {r["run"] for r in rows} == {p.name for p in runs.iterdir() if p.is_dir()}
+    assert (runs / "val_loss_curves.png").is_file()
+
+
+def test_report_refuses_a_folder_without_runs(tmp_path):
+    proc = cli(str(tmp_path), cwd=tmp_path, prog="lstm-compare")
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.strip()
+        == f"lstm-compare: error: {tmp_path}: no runs (directories with metrics.json or .hydra/)"
+    )
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_failing_job_does_not_stop_the_sweep(tmp_path):
+    """hidden_size=0 is refused by validation; lr=1e30 makes the loss overflow in epoch 0."""
+    proc = cli("-m", "model.hidden_size=0,4", "optimizer.lr=0.01,1e30", *ONE_EPOCH, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    (sweep_dir,) = sweep_dirs(tmp_path)
+    by_key = {
+        ("hidden_size=0" in job.name, "lr=1e+30" in job.name): read_metrics(job)
+        for job in job_dirs(sweep_dir)
+    }
+    assert len(by_key) == 4
+    assert by_key[(False, False)]["status"] == "completed"  # ran after two failed jobs
+    assert by_key[(True, False)]["reason"] == "model.hidden_size: got 0; must be an integer >= 1"
+    assert by_key[(True, True)]["status"] == "failed"
+    diverged = by_key[(False, True)]
+    assert diverged["status"] == "failed"
+    assert diverged["reason"].startswith("non-finite loss: loss became ")
+    # the sweep ends by listing the failed jobs, one line each, without a traceback
+    assert "lstm-train: error: 3 of 4 jobs failed:" in proc.stderr
+    listed = proc.stderr.split("jobs failed:")[1].strip().splitlines()
+    assert len(listed) == 3 and all("model.hidden_size=" in line for line in listed)
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+    report = cli(str(sweep_dir), cwd=tmp_path, prog="lstm-compare")
+    assert report.returncode == 0, report.stderr[-2000:]
+    rows = read_table(sweep_dir)
+    assert [r["status"] for r in rows] == ["completed", "failed", "failed", "failed"]
+    assert {r["reason"] for r in rows[1:]} == {
+        by_key[k]["reason"] for k in by_key if by_key[k]["status"] == "failed"
+    }
+
+
+@pytest.mark.parametrize(
+    "n_jobs,cores,expected",
+    [(1, 8, 8), (2, 8, 4), (3, 8, 2), (16, 8, 1), (-1, 8, 1), (-2, 8, 1), (-5, 8, 2), (None, 4, 4)],
+)
+def test_threads_per_job_keeps_jobs_times_threads_within_the_cores(
+    monkeypatch, n_jobs, cores, expected
+):
+    monkeypatch.setattr("lstm_lab.sweep.available_cores", lambda: cores)
+    assert threads_per_job(n_jobs) == expected
