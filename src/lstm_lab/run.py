@@ -17,6 +17,7 @@ from lstm_lab.config import ConfigError
 from lstm_lab.evaluation.forecast import predict
 from lstm_lab.models.lstm import LSTMRegressor
 from lstm_lab.models.module import LSTMModule, run_length_kwargs
+from lstm_lab.models.stateful import StatefulLSTMModule
 from lstm_lab.report import hparams_of, print_summary, run_info, write_json
 
 # Lightning 2.6 builds torch's LeafSpec, which torch 2.13 deprecates; nothing to set on our side.
@@ -45,14 +46,40 @@ def build_module(plain: dict, cfg: DictConfig, n_features: int, scaler) -> LSTMM
     optimizer = instantiate(cfg.optimizer)
     scheduler = instantiate(scheduler_cfg) if scheduler_cfg else None
     _try_factories(optimizer, scheduler)
-    return LSTMModule(
+    module_class, carry = (
+        (StatefulLSTMModule, {})
+        if model["stateful"]
+        else (LSTMModule, {"carry_state": model["carry_state"]})
+    )
+    return module_class(
         net,
         optimizer=optimizer,
         scheduler=scheduler,
         scheduler_options=options,
-        carry_state=model["carry_state"],
         target_mean=float(scaler.mean[0]),
         target_std=float(scaler.std[0]),
+        **carry,
+    )
+
+
+def mode_of(plain: dict) -> str:
+    """How the data is fed: independent windows, or contiguous streams with carried state."""
+    return "stateful" if plain["model"]["stateful"] else "window"
+
+
+def build_datamodule(cfg: DictConfig, plain: dict, series: np.ndarray) -> L.LightningDataModule:
+    if mode_of(plain) == "window":
+        return instantiate(cfg.data, series=series, seed=plain["seed"])
+    from lstm_lab.data.stream_datamodule import StreamDataModule
+
+    data, model = plain["data"], plain["model"]
+    return StreamDataModule(
+        series,
+        horizon=data["horizon"],
+        split=data["split"],
+        bptt=model["bptt"],
+        streams=model["streams"],
+        eval_batch_size=data["eval_batch_size"],
     )
 
 
@@ -78,7 +105,7 @@ def train_and_test(cfg: DictConfig, plain: dict, series: np.ndarray) -> dict[str
         torch.set_num_threads(plain["threads"])
     L.seed_everything(plain["seed"], workers=True, verbose=False)
 
-    datamodule = instantiate(cfg.data, series=series, seed=plain["seed"])
+    datamodule = build_datamodule(cfg, plain, series)
     module = build_module(plain, cfg, datamodule.n_features, datamodule.scaler)
     trainer: L.Trainer = instantiate(
         cfg.trainer,
@@ -94,6 +121,7 @@ def train_and_test(cfg: DictConfig, plain: dict, series: np.ndarray) -> dict[str
 
     metrics = {
         "status": "completed",
+        "mode": mode_of(plain),
         "best_val_loss": module.best_val_loss,
         "test": test,
         "epochs": trainer.current_epoch,
@@ -110,10 +138,7 @@ def train_and_test(cfg: DictConfig, plain: dict, series: np.ndarray) -> dict[str
 def _report(trainer, module, datamodule, plain, metrics, run_dir: Path) -> None:
     from lstm_lab.evaluation.plots import plot_prediction
 
-    x, y = datamodule.tensors["test"]
-    scaler = datamodule.scaler
-    pred = scaler.inverse_target(predict(module.net, x)[:, 0])
-    true = scaler.inverse_target(y[:, 0].cpu().numpy())
+    true, pred = _test_predictions(module, datamodule)
     title = f"Test split: one-step predictions (MSE {metrics['test']['mse']:.3g})"
     fig = plot_prediction(true, pred, title, run_dir / "plots" / "test_prediction.png")
 
@@ -124,7 +149,25 @@ def _report(trainer, module, datamodule, plain, metrics, run_dir: Path) -> None:
     for logger in trainer.loggers:
         if isinstance(logger, L.pytorch.loggers.TensorBoardLogger):
             logger.experiment.add_figure("test/prediction", fig, trainer.global_step)
-            logger.log_hyperparams(hparams_of(plain), hp_metrics, step=trainer.global_step)
+            hparams = {**hparams_of(plain), "mode": metrics["mode"]}
+            logger.log_hyperparams(hparams, hp_metrics, step=trainer.global_step)
         logger.finalize("success")
     write_json(run_dir / "metrics.json", metrics)
     print_summary(metrics, run_dir)
+
+
+def _test_predictions(module, datamodule) -> tuple[np.ndarray, np.ndarray]:
+    """True and predicted first target of each test prediction, in original units."""
+    scaler = datamodule.scaler
+    if isinstance(module, StatefulLSTMModule):
+        from lstm_lab.evaluation.stream_forecast import predict_stream
+
+        x, y, scored = datamodule.tensors["test"]
+        scored = scored.cpu().numpy()
+        pred = predict_stream(module.net, x, datamodule.eval_batch_size)[scored][:, 0]
+        y = y.cpu().numpy()[scored]
+    else:
+        x, y = datamodule.tensors["test"]
+        pred = predict(module.net, x)[:, 0]
+        y = y.cpu().numpy()
+    return scaler.inverse_target(y[:, 0]), scaler.inverse_target(pred)
