@@ -21,6 +21,16 @@ from lstm_lab.models.stateful import StatefulLSTMModule
 from lstm_lab.train import build_series
 from test_cli import hparams_session, load_events
 
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny LSTMs run fastest on one thread; more only wait on each other (as QUICK's threads=1)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 # --- the data: numpy core -------------------------------------------------------------------
 
 
