@@ -46,19 +46,15 @@ def build_module(plain: dict, cfg: DictConfig, n_features: int, scaler) -> LSTMM
     optimizer = instantiate(cfg.optimizer)
     scheduler = instantiate(scheduler_cfg) if scheduler_cfg else None
     _try_factories(optimizer, scheduler)
-    module_class, carry = (
-        (StatefulLSTMModule, {})
-        if model["stateful"]
-        else (LSTMModule, {"carry_state": model["carry_state"]})
-    )
+    module_class = StatefulLSTMModule if model["stateful"] else LSTMModule
     return module_class(
         net,
         optimizer=optimizer,
         scheduler=scheduler,
         scheduler_options=options,
+        carry_state=model["carry_state"],
         target_mean=float(scaler.mean[0]),
         target_std=float(scaler.std[0]),
-        **carry,
     )
 
 

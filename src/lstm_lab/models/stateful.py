@@ -28,7 +28,7 @@ class StatefulLSTMModule(LSTMModule):
     STAGES = ("train", "val", "test")
 
     def __init__(self, *args, **kwargs) -> None:
-        if kwargs.pop("carry_state", False):
+        if kwargs.pop("carry_state", False):  # the config refuses it first, naming the key
             raise ValueError("carry_state is the window-mode habit; stateful mode carries state")
         super().__init__(*args, **kwargs)
         self.states: dict[str, State | None] = dict.fromkeys(self.STAGES)
