@@ -62,6 +62,9 @@ def test_seed_tutorial_is_the_classic_setting(compose_train):
         "num_layers": 1,
         "dropout": 0.0,
         "carry_state": True,
+        "stateful": False,  # window mode: the tutorial carries state its own way
+        "bptt": 20,
+        "streams": 4,
     }
     assert cfg["optimizer"]["_target_"] == "torch.optim.Adam" and cfg["optimizer"]["lr"] == 0.01
     assert not cfg["scheduler"]

@@ -51,6 +51,9 @@ CLOSED_SECTIONS: dict[str, dict[str, Rule]] = {
         "num_layers": POSITIVE_INT,
         "dropout": _num("a number in [0, 1)", lambda v: 0 <= v < 1),
         "carry_state": Rule(bool, "true or false"),
+        "stateful": Rule(bool, "true or false"),
+        "bptt": POSITIVE_INT,
+        "streams": POSITIVE_INT,
     },
     "data": {
         "_target_": Rule(str, "a dotted import path"),
@@ -182,6 +185,14 @@ def validate(cfg: DictConfig | Mapping) -> dict:
         _check_closed(f"data.series.waves[{i}]", wave, WAVE)
     if "t_end" in series and series["t_end"] <= series["t_start"]:
         raise ConfigError("data.series.t_end", f"got {series['t_end']}; must be > t_start")
+
+    model = plain["model"]
+    if model.get("stateful") and model.get("carry_state"):
+        raise ConfigError(
+            "model.carry_state",
+            "got true with model.stateful=true; stateful training carries the state itself, "
+            "set model.carry_state=false",
+        )
 
     split = plain["data"]["split"]
     if split["train"] <= 0 or split["train"] + split["val"] >= 1:

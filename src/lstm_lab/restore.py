@@ -79,6 +79,13 @@ def restore(
 
     run, ckpt = locate(run_dir, ckpt_path)
     plain = load_run_config(run, evaluation)
+    if plain["model"].get("stateful"):
+        # Forecasts here read windows from zero state; a stateful network needs its stream.
+        raise ConfigError(
+            str(run),
+            "a stateful run (model.stateful=true) is evaluated at the end of its training "
+            "(metrics.json); lstm-eval and lstm-predict take window-mode runs",
+        )
     series = np.asarray(build_series(plain), dtype=np.float32)
     series = series[:, None] if series.ndim == 1 else series
     check_evaluation(plain, *series.shape[:2])

@@ -19,6 +19,7 @@ from lstm_lab.cli import RunStopped
 from lstm_lab.config import ConfigError
 from lstm_lab.models.lstm import LSTMRegressor
 from lstm_lab.models.module import LSTMModule, run_length_kwargs
+from lstm_lab.models.stateful import StatefulLSTMModule
 from lstm_lab.report import hparams_of, print_summary, run_info, write_json
 from lstm_lab.safeguards import (
     CheckpointOnInterrupt,
@@ -57,7 +58,8 @@ def build_module(plain: dict, cfg: DictConfig, n_features: int, scaler) -> LSTMM
     optimizer = instantiate(cfg.optimizer)
     scheduler = instantiate(scheduler_cfg) if scheduler_cfg else None
     _try_factories(optimizer, scheduler)
-    return LSTMModule(
+    module_class = StatefulLSTMModule if model["stateful"] else LSTMModule
+    return module_class(
         net,
         optimizer=optimizer,
         scheduler=scheduler,
@@ -65,6 +67,27 @@ def build_module(plain: dict, cfg: DictConfig, n_features: int, scaler) -> LSTMM
         carry_state=model["carry_state"],
         target_mean=float(scaler.mean[0]),
         target_std=float(scaler.std[0]),
+    )
+
+
+def mode_of(plain: dict) -> str:
+    """How the data is fed: independent windows, or contiguous streams with carried state."""
+    return "stateful" if plain["model"]["stateful"] else "window"
+
+
+def build_datamodule(cfg: DictConfig, plain: dict, series: np.ndarray) -> L.LightningDataModule:
+    if mode_of(plain) == "window":
+        return instantiate(cfg.data, series=series, seed=plain["seed"])
+    from lstm_lab.data.stream_datamodule import StreamDataModule
+
+    data, model = plain["data"], plain["model"]
+    return StreamDataModule(
+        series,
+        horizon=data["horizon"],
+        split=data["split"],
+        bptt=model["bptt"],
+        streams=model["streams"],
+        eval_batch_size=data["eval_batch_size"],
     )
 
 
@@ -99,7 +122,7 @@ def train_and_test(
         torch.set_num_threads(plain["threads"])
     L.seed_everything(plain["seed"], workers=True, verbose=False)
 
-    datamodule = instantiate(cfg.data, series=series, seed=plain["seed"])
+    datamodule = build_datamodule(cfg, plain, series)
     module = build_module(plain, cfg, datamodule.n_features, datamodule.scaler)
     on_interrupt = CheckpointOnInterrupt(checkpoint_dir(plain) / "last.ckpt")
     trainer: L.Trainer = instantiate(
@@ -144,6 +167,7 @@ def train_and_test(
 
     metrics = {
         "status": "completed",
+        "mode": mode_of(plain),
         "best_val_loss": module.best_val_loss,
         "test": test,
         "epochs": trainer.current_epoch,
@@ -186,23 +210,31 @@ def _report(trainer, module, datamodule, plain, metrics, run_dir: Path) -> None:
     from lstm_lab.evaluation.forecast import network_forecaster
     from lstm_lab.evaluation.suite import evaluate_with_config
 
-    evaluation = evaluate_with_config(network_forecaster(module.net), datamodule.series, plain)
-    metrics["forecast"] = evaluation.summary
     writers = [
         logger.experiment
         for logger in trainer.loggers
         if isinstance(logger, L.pytorch.loggers.TensorBoardLogger)
     ]
-    write_figures(evaluation, run_dir / "plots", writers, "test", trainer.global_step)
+    if isinstance(module, StatefulLSTMModule):
+        # The forecast suite reads windows from zero state; a stateful network needs its
+        # warmed-up stream, so it gets the one-step picture and the test metrics only.
+        _stream_prediction_figure(
+            module, datamodule, metrics, run_dir, writers, trainer.global_step
+        )
+    else:
+        evaluation = evaluate_with_config(network_forecaster(module.net), datamodule.series, plain)
+        metrics["forecast"] = evaluation.summary
+        write_figures(evaluation, run_dir / "plots", writers, "test", trainer.global_step)
 
     hp_metrics = {
         "hp/best_val_loss": metrics["best_val_loss"],
         **{f"hp/test_{k}": v for k, v in metrics["test"].items()},
-        **forecast_hp_metrics(evaluation.summary),
+        **forecast_hp_metrics(metrics.get("forecast") or {}),
     }
     for logger in trainer.loggers:
         if isinstance(logger, L.pytorch.loggers.TensorBoardLogger):
-            logger.log_hyperparams(hparams_of(plain), hp_metrics, step=trainer.global_step)
+            hparams = {**hparams_of(plain), "mode": metrics["mode"]}
+            logger.log_hyperparams(hparams, hp_metrics, step=trainer.global_step)
         logger.finalize("success")
     write_json(run_dir / "metrics.json", metrics)
     print_summary(metrics, run_dir)
@@ -213,7 +245,26 @@ def forecast_hp_metrics(summary: dict) -> dict[str, float]:
     out = {}
     if summary.get("rollout"):
         out["hp/rollout_mse"] = summary["rollout"]["mse"]
-    for name, value in summary["skill"].get("one_step", {}).items():
+    for name, value in summary.get("skill", {}).get("one_step", {}).items():
         if value is not None:
             out[f"hp/skill_{name}"] = value
     return out
+
+
+def _stream_prediction_figure(
+    module, datamodule, metrics, run_dir: Path, writers, step: int
+) -> None:
+    """True vs one-step predictions of the warmed-up test stream, in original units."""
+    from lstm_lab.evaluation.plots import plot_prediction
+    from lstm_lab.evaluation.stream_forecast import predict_stream
+
+    x, y, scored = datamodule.tensors["test"]
+    scored = scored.cpu().numpy()
+    pred = predict_stream(module.net, x, datamodule.eval_batch_size)[scored][:, 0]
+    true = y.cpu().numpy()[scored][:, 0]
+    scaler = datamodule.scaler
+    title = f"Test split: one-step predictions, stateful (MSE {metrics['test']['mse']:.3g})"
+    path = run_dir / "plots" / "test_prediction.png"
+    fig = plot_prediction(scaler.inverse_target(true), scaler.inverse_target(pred), title, path)
+    for writer in writers:
+        writer.add_figure("test/prediction", fig, step)

@@ -36,6 +36,15 @@ def build_series(plain: dict):
         raise ConfigError(
             "data.window", f"{error}; lower data.window or data.horizon, or give the split more"
         ) from None
+    if plain["model"]["stateful"]:
+        from lstm_lab.data.streams import check_stream_lengths
+
+        try:
+            check_stream_lengths(
+                len(series), data["horizon"], data["split"]["train"], plain["model"]["streams"]
+            )
+        except ValueError as error:
+            raise ConfigError("model.streams", f"{error}; lower model.streams") from None
     return series
 
 

@@ -1,0 +1,98 @@
+"""LightningDataModule serving contiguous streams in chunks, for stateful (TBPTT) training."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import lightning as L
+import numpy as np
+import torch
+
+from lstm_lab.data.streams import Streams, chunk_bounds, make_streams
+from lstm_lab.data.windows import StandardScaler, as_columns, split_bounds
+
+Chunk = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+class StreamChunks:
+    """Chunk k of every stream, in order, sliced from whole tensors (no collation, no workers).
+
+    Yields (x, y, scored): (streams, chunk, features), (streams, chunk, horizon) and the
+    (streams, chunk) mask of steps that count. Consecutive chunks continue the same streams,
+    so a model may carry its state from one to the next. Never shuffled.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, scored: torch.Tensor, chunk: int):
+        self.x, self.y, self.scored = x, y, scored
+        self.bounds = chunk_bounds(x.shape[1], chunk)
+
+    def __len__(self) -> int:
+        return len(self.bounds)
+
+    def __iter__(self) -> Iterator[Chunk]:
+        for a, b in self.bounds:
+            yield self.x[:, a:b], self.y[:, a:b], self.scored[:, a:b]
+
+
+class StreamDataModule(L.LightningDataModule):
+    """The series as `streams` contiguous training streams walked `bptt` steps per batch;
+    val and test as one warmed-up stream each, walked `eval_batch_size` steps per batch.
+
+    Scaled with train statistics, like WindowDataModule.
+    """
+
+    def __init__(
+        self,
+        series: np.ndarray,
+        horizon: int = 1,
+        split: dict[str, float] | None = None,
+        bptt: int = 20,
+        streams: int = 4,
+        eval_batch_size: int = 1024,
+    ) -> None:
+        super().__init__()
+        split = dict(split or {"train": 0.7, "val": 0.15})
+        self.series = as_columns(series)
+        self.horizon, self.bptt, self.streams = horizon, bptt, streams
+        self.eval_batch_size = eval_batch_size
+        start, end = split_bounds(len(self.series), split["train"], split["val"])["train"]
+        self.scaler = StandardScaler.fit(self.series[start:end])
+        arrays = make_streams(
+            self.scaler.transform(self.series), horizon, split["train"], split["val"], streams
+        )
+        self.tensors = {name: _to_tensors(s) for name, s in arrays.items()}
+        self._loaders: dict[str, StreamChunks] = {}
+
+    @property
+    def n_features(self) -> int:
+        return self.series.shape[1]
+
+    def setup(self, stage: str) -> None:
+        # Keep the data on the training device, so chunks are sliced there (no copies per step).
+        device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
+        if self.tensors["train"][0].device != device:
+            self.tensors = {k: tuple(t.to(device) for t in v) for k, v in self.tensors.items()}
+            self._loaders.clear()
+
+    def _loader(self, name: str) -> StreamChunks:
+        if name not in self._loaders:
+            chunk = self.bptt if name == "train" else self.eval_batch_size
+            self._loaders[name] = StreamChunks(*self.tensors[name], chunk=chunk)
+        return self._loaders[name]
+
+    def train_dataloader(self) -> StreamChunks:
+        return self._loader("train")
+
+    def val_dataloader(self) -> StreamChunks:
+        return self._loader("val")
+
+    def test_dataloader(self) -> StreamChunks:
+        return self._loader("test")
+
+
+def _to_tensors(streams: Streams) -> Chunk:
+    return (
+        torch.from_numpy(np.ascontiguousarray(streams.x)),
+        torch.from_numpy(np.ascontiguousarray(streams.y)),
+        torch.from_numpy(streams.scored),
+    )

@@ -1,0 +1,24 @@
+"""Predictions of a stateful network along whole streams, in plain torch and numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@torch.no_grad()
+def predict_stream(net: nn.Module, x: torch.Tensor, chunk: int = 1024) -> np.ndarray:
+    """Predictions (streams, time, horizon) at every step of `x` (streams, time, features),
+    walked `chunk` steps at a time from zero state, each chunk starting from the last's state.
+
+    `net` is an LSTMRegressor: `forward_with_state` gives the output sequence, `head` maps it.
+    """
+    was_training = net.training
+    net.eval()
+    state, preds = None, []
+    for start in range(0, x.shape[1], chunk):
+        _, out, state = net.forward_with_state(x[:, start : start + chunk], state)
+        preds.append(net.head(out))
+    net.train(was_training)
+    return torch.cat(preds, dim=1).cpu().numpy()
