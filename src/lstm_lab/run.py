@@ -107,15 +107,43 @@ def train_and_test(cfg: DictConfig, plain: dict, series: np.ndarray) -> dict[str
     return metrics
 
 
+def _test_times(plain: dict, n_windows: int):
+    """The time of each test window's first target, when the series has a time column."""
+    from lstm_lab.data.csv_file import time_axis
+    from lstm_lab.data.windows import split_bounds
+
+    data = plain["data"]
+    times = time_axis(data["series"])
+    if times is None:
+        return None
+    start = split_bounds(len(times), data["split"]["train"], data["split"]["val"])["test"][0]
+    first = start + data["window"]
+    return times[first : first + n_windows]
+
+
 def _report(trainer, module, datamodule, plain, metrics, run_dir: Path) -> None:
     from lstm_lab.evaluation.plots import plot_prediction
 
     x, y = datamodule.tensors["test"]
     scaler = datamodule.scaler
+    # With several horizon steps, the plot shows the first: a continuous line, one per window.
     pred = scaler.inverse_target(predict(module.net, x)[:, 0])
     true = scaler.inverse_target(y[:, 0].cpu().numpy())
-    title = f"Test split: one-step predictions (MSE {metrics['test']['mse']:.3g})"
-    fig = plot_prediction(true, pred, title, run_dir / "plots" / "test_prediction.png")
+    horizon, test = plain["data"]["horizon"], metrics["test"]
+    if horizon == 1:
+        title = f"Test split: one-step predictions (MSE {test['mse']:.3g})"
+    else:
+        title = (
+            f"Test split: step 1 of {horizon}-step predictions "
+            f"(step-1 MSE {test['mse_step1']:.3g}, all steps {test['mse']:.3g})"
+        )
+    fig = plot_prediction(
+        true,
+        pred,
+        title,
+        run_dir / "plots" / "test_prediction.png",
+        time=_test_times(plain, len(y)),
+    )
 
     hp_metrics = {
         "hp/best_val_loss": metrics["best_val_loss"],
