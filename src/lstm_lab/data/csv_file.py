@@ -62,8 +62,13 @@ def read_csv(
     must hold numbers or ISO dates in increasing order.
     """
     if missing not in MISSING_POLICIES:
-        raise SeriesFileError("missing", f"got {missing!r}; must be one of {MISSING_POLICIES}")
+        raise SeriesFileError(
+            "missing", f"got {missing!r}; must be one of {', '.join(MISSING_POLICIES)}"
+        )
     columns = [target, *(f for f in features if f != target)]
+    twice = sorted({name for name in columns if columns.count(name) > 1})
+    if twice:
+        raise SeriesFileError("features", f"lists {', '.join(map(repr, twice))} more than once")
     if time is not None and time in columns:
         raise SeriesFileError("time", f"'{time}' is also a value column; the time is not an input")
     header, lines, rows = _read_rows(path)
@@ -86,9 +91,12 @@ def read_csv(
     )
     stamps = None
     if time is not None:
-        stamps = _times(path, time, lines, [r[header.index(time)] for r in rows])
-        values, stamps, lines = _drop_missing_times(path, missing, values, stamps, lines)
-        _check_order(path, time, lines, stamps)
+        cells = [r[header.index(time)].strip() for r in rows]
+        stamps = _times(path, time, lines, cells)
+        keep = _rows_with_time(path, missing, stamps, lines)
+        values, stamps = values[keep], stamps[keep]
+        lines, cells = _kept(lines, keep), _kept(cells, keep)
+        _check_order(path, time, lines, cells, stamps)
     values, stamps, lines = _fill(path, columns, missing, values, stamps, lines)
     if not len(values):
         raise SeriesFileError("missing", f"{path}: no rows left after dropping those with gaps")
@@ -181,15 +189,18 @@ def _as_float(stamps: np.ndarray) -> np.ndarray:
     return stamps.astype("float64") if stamps.dtype.kind == "M" else stamps
 
 
-def _drop_missing_times(path, missing, values, stamps, lines):
+def _kept(items: list, keep: np.ndarray) -> list:
+    return [item for item, k in zip(items, keep, strict=True) if k]
+
+
+def _rows_with_time(path, missing: str, stamps: np.ndarray, lines: list[int]) -> np.ndarray:
     gone = np.isnat(stamps) if stamps.dtype.kind == "M" else np.isnan(stamps)
     if gone.any() and missing != "drop":
         line = lines[int(np.argmax(gone))]
         raise SeriesFileError(
             "time", f"{path}: line {line} has no time; only missing=drop can skip such rows"
         )
-    keep = ~gone
-    return values[keep], stamps[keep], [line for line, k in zip(lines, keep, strict=True) if k]
+    return ~gone
 
 
 def _fill(path, columns, missing, values, stamps, lines):
@@ -200,7 +211,7 @@ def _fill(path, columns, missing, values, stamps, lines):
     if missing == "drop":
         keep = ~gaps.any(axis=1)
         kept = None if stamps is None else stamps[keep]
-        return values[keep], kept, [line for line, k in zip(lines, keep, strict=True) if k]
+        return values[keep], kept, _kept(lines, keep)
     if missing == "fail":
         row, col = np.argwhere(gaps)[0]
         raise SeriesFileError(
@@ -221,12 +232,12 @@ def _fill(path, columns, missing, values, stamps, lines):
     return filled, stamps, lines
 
 
-def _check_order(path, name: str, lines: list[int], stamps: np.ndarray) -> None:
+def _check_order(path, name: str, lines: list[int], cells: list[str], stamps: np.ndarray) -> None:
     steps = np.diff(_as_float(stamps))
     if len(steps) and (steps <= 0).any():
         i = int(np.argmax(steps <= 0)) + 1
         raise SeriesFileError(
             "time",
             f"{path}: column '{name}' is not in increasing order: line {lines[i]} "
-            f"({stamps[i]}) does not come after line {lines[i - 1]} ({stamps[i - 1]})",
+            f"({cells[i]}) does not come after line {lines[i - 1]} ({cells[i - 1]})",
         )
