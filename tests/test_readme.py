@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hydra import compose, initialize_config_dir
 
 from conftest import BIN, QUICK, cli, read_metrics, run_dirs
+from lstm_lab import CONFIG_DIR
 from lstm_lab.sweep import available_cores, threads_per_job
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,12 +40,21 @@ def is_sweep(command: str) -> bool:
     return "-m" in args or any(a.split("=")[0] in ("sweep", "hparams_search") for a in args)
 
 
+def quick_for(args: list[str]) -> list[str]:
+    """QUICK, less its sine-only keys when the command reads another series (a CSV file)."""
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=["paths.run_dir=/tmp/unused", *args])
+    if "n_points" in cfg.data.series:
+        return QUICK
+    return [o for o in QUICK if not o.startswith("data.series.")]
+
+
 @pytest.mark.parametrize("command", [c for c in commands("lstm-train") if not is_sweep(c)])
 def test_readme_lstm_train_commands_run(tmp_path, command):
     args = shlex.split(command)[1:]
     if not any(a.startswith("--") for a in args):
         # A real run, shortened: the full-length runs are in test_runs.py.
-        args += [*QUICK, "trainer.max_epochs=1"]
+        args += [*quick_for(args), "trainer.max_epochs=1"]
     proc = cli(*args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     if "--" not in command:

@@ -102,6 +102,17 @@ SERIES: dict[str, dict[str, Rule]] = {
         "noise": NON_NEGATIVE,
         "seed": _int(),
     },
+    "lstm_lab.data.csv_file.csv_series": {
+        "path": Rule(str, "the path of a CSV file"),
+        "target": Rule(str, "a column name"),
+        "features": Rule(
+            list, "a list of column names", lambda v: all(isinstance(c, str) for c in v)
+        ),
+        "time": Rule(str, "a column name, or null", optional=True),
+        "missing": Rule(
+            str, "one of fail, drop, interpolate", lambda v: v in ("fail", "drop", "interpolate")
+        ),
+    },
 }
 WAVE: dict[str, Rule] = {"frequency": _num(), "amplitude": _num(), "phase": _num()}
 

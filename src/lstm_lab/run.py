@@ -205,6 +205,13 @@ def _stop(trainer, module, plain, run_dir: Path, start: float, status: str, reas
         write_json(run_dir / "metrics.json", metrics)
 
 
+def _series_time(plain: dict):
+    """The time of each step of the series, when it has a time column (CSV data)."""
+    from lstm_lab.data.csv_file import time_axis
+
+    return time_axis(plain["data"]["series"])
+
+
 def _report(trainer, module, datamodule, plain, metrics, run_dir: Path) -> None:
     from lstm_lab.evaluation.figures import write_figures
     from lstm_lab.evaluation.forecast import network_forecaster
@@ -224,7 +231,8 @@ def _report(trainer, module, datamodule, plain, metrics, run_dir: Path) -> None:
     else:
         evaluation = evaluate_with_config(network_forecaster(module.net), datamodule.series, plain)
         metrics["forecast"] = evaluation.summary
-        write_figures(evaluation, run_dir / "plots", writers, "test", trainer.global_step)
+        time = _series_time(plain)
+        write_figures(evaluation, run_dir / "plots", writers, "test", trainer.global_step, time)
 
     hp_metrics = {
         "hp/best_val_loss": metrics["best_val_loss"],

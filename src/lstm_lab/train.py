@@ -23,18 +23,33 @@ register()  # the run-directory resolvers configs/hydra/default.yaml uses
 
 def build_series(plain: dict):
     """The data's series (numpy), checked against the window and split lengths."""
+    from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
+    from lstm_lab.data.csv_file import SeriesFileError
     from lstm_lab.data.windows import check_split_lengths, split_bounds
 
     data = plain["data"]
-    series = instantiate(data["series"])
+    for key, value in data["series"].items():
+        if value == "???":
+            raise ConfigError(
+                f"data.series.{key}", f"not set; add data.series.{key}=... to the command"
+            )
+    try:
+        series = instantiate(data["series"])
+    except InstantiationException as error:
+        if isinstance(error.__cause__, SeriesFileError):
+            raise ConfigError(f"data.series.{error.__cause__.key}", str(error.__cause__)) from None
+        raise
     bounds = split_bounds(len(series), data["split"]["train"], data["split"]["val"])
     try:
         check_split_lengths(bounds, data["window"], data["horizon"])
     except ValueError as error:
+        source = data["series"].get("path")
+        rows = f"{source} has {len(series)} usable rows: " if source else ""
         raise ConfigError(
-            "data.window", f"{error}; lower data.window or data.horizon, or give the split more"
+            "data.window",
+            f"{rows}{error}; lower data.window or data.horizon, or give the split more",
         ) from None
     if plain["model"]["stateful"]:
         from lstm_lab.data.streams import check_stream_lengths

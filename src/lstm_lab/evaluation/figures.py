@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
+
 from lstm_lab.evaluation.metrics import errors, mse_by_step
 from lstm_lab.evaluation.plots import plot_error_vs_horizon, plot_prediction, plot_rollout
 from lstm_lab.evaluation.suite import ForecastEvaluation
@@ -17,16 +19,25 @@ FIGURES = {
 }
 
 
-def make_figures(evaluation: ForecastEvaluation, plot_dir: Path) -> dict[str, object]:
-    """Draw and save the figures (those that apply); return them by file stem."""
+def make_figures(
+    evaluation: ForecastEvaluation, plot_dir: Path, time: np.ndarray | None = None
+) -> dict[str, object]:
+    """Draw and save the figures (those that apply); return them by file stem.
+
+    `time` (one entry per step of the series) labels the prediction plot's x axis.
+    """
     one = evaluation.one_step
     mse = evaluation.summary["one_step"]["mse"]
+    horizon = one.true.shape[1]
+    # With several horizon steps the plot shows the first: one continuous line per window.
+    what = "one-step predictions" if horizon == 1 else f"step 1 of {horizon}-step predictions"
     figures = {
         "test_prediction": plot_prediction(
             one.true[:, 0],
             one.pred["model"][:, 0],
-            f"Test split: one-step predictions from true windows (MSE {mse:.3g})",
+            f"Test split: {what} from true windows (MSE {mse:.3g})",
             plot_dir / "test_prediction.png",
+            time=None if time is None else time[one.origins],
         )
     }
     rolled = evaluation.rollout
@@ -55,11 +66,12 @@ def write_figures(
     writers: Iterable = (),
     tag_prefix: str = "test",
     step: int = 0,
+    time: np.ndarray | None = None,
 ) -> list[Path]:
     """Save the PNGs in `plot_dir` and add them to each TensorBoard SummaryWriter in `writers`."""
     import matplotlib.pyplot as plt
 
-    figures = make_figures(evaluation, plot_dir)
+    figures = make_figures(evaluation, plot_dir, time)
     writers = list(writers)
     for stem, fig in figures.items():
         for writer in writers:

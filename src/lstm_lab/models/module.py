@@ -65,6 +65,19 @@ class LSTMModule(L.LightningModule):
             },
             prefix="test/",
         )
+        # With several horizon steps, the same metrics for each step (test/mse_step1, ...).
+        horizon = net.head.out_features
+        self.step_metrics = (
+            MetricCollection(
+                {
+                    "mse": MeanSquaredError(num_outputs=horizon),
+                    "rmse": MeanSquaredError(squared=False, num_outputs=horizon),
+                    "mae": MeanAbsoluteError(num_outputs=horizon),
+                }
+            )
+            if horizon > 1
+            else None
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -118,6 +131,16 @@ class LSTMModule(L.LightningModule):
         pred, true = self.to_original_units(self.net(x)), self.to_original_units(y)
         self.test_metrics.update(pred, true)
         self.log_dict(self.test_metrics, batch_size=len(x))
+        if self.step_metrics is not None:
+            self.step_metrics.update(pred, true)
+
+    def on_test_epoch_end(self) -> None:
+        if self.step_metrics is None:
+            return
+        for name, values in self.step_metrics.compute().items():
+            for step, value in enumerate(values.tolist(), start=1):
+                self.log(f"test/{name}_step{step}", value)
+        self.step_metrics.reset()
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.parameters())
