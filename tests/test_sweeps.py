@@ -6,6 +6,7 @@ The README's joblib and Optuna commands are run (and checked) in test_readme.py.
 from __future__ import annotations
 
 import csv
+import json
 import itertools
 import shutil
 
@@ -97,9 +98,9 @@ def test_report_table_is_sorted_by_val_loss_and_matches_each_run(grid):
         assert f"model.hidden_size={row['hidden size']}" in row["run"]
         assert f"model.num_layers={row['layers']}" in row["run"]
         assert row["status"] == "completed" and row["reason"] == ""
-    assert "mode" not in rows[0]  # no run knows model.stateful yet
+    assert {row["mode"] for row in rows} == {"window"}
     markdown = (sweep_dir / "comparison.md").read_text()
-    assert "| run | hidden size | layers |" in markdown
+    assert "| run | mode | hidden size | layers |" in markdown
     assert markdown.count("| completed |") == 4
     # the printed table (rich) shows the runs without the overrides they all share
     assert "best val loss" in report.stdout
@@ -114,19 +115,26 @@ def test_report_figures_are_written(grid):
         assert image.std() > 0.01, f"{name} is blank"
 
 
-def test_report_shows_a_mode_column_once_runs_have_the_stateful_switch(grid, tmp_path):
+def test_report_mode_column_follows_each_run(grid, tmp_path):
     sweep_dir, _, _ = grid
     copy = tmp_path / "sweep"
     shutil.copytree(sweep_dir, copy)
-    stateful = job_dirs(copy)[0]
-    config_file = stateful / ".hydra" / "config.yaml"
+    stateful, older = job_dirs(copy)[:2]
+    metrics = json.loads((stateful / "metrics.json").read_text())
+    (stateful / "metrics.json").write_text(json.dumps({**metrics, "mode": "stateful"}))
+    # a run from before the modes existed records neither: it was windowed
+    metrics = json.loads((older / "metrics.json").read_text())
+    (older / "metrics.json").write_text(
+        json.dumps({k: v for k, v in metrics.items() if k != "mode"})
+    )
+    config_file = older / ".hydra" / "config.yaml"
     saved = yaml.safe_load(config_file.read_text())
-    saved["model"]["stateful"] = True
+    saved["model"].pop("stateful")
     config_file.write_text(yaml.safe_dump(saved))
     assert cli(str(copy), cwd=tmp_path, prog="lstm-compare").returncode == 0
     modes = {r["run"]: r["mode"] for r in read_table(copy)}
     assert modes.pop(stateful.name) == "stateful"
-    assert set(modes.values()) == {"window"}  # runs from before the switch were windowed
+    assert set(modes.values()) == {"window"}
 
 
 def test_report_works_on_single_runs(tmp_path):
