@@ -7,10 +7,9 @@ from __future__ import annotations
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import OmegaConf
 
 from conftest import QUICK, cli, read_metrics, run_dirs
-from lstm_lab import CONFIG_DIR
+from lstm_lab import CONFIG_DIR, sweep  # noqa: F401 (sweep: its resolver)
 from lstm_lab.config import ConfigError
 from lstm_lab.strategies import check_strategy, reruns_command_line
 
@@ -115,7 +114,10 @@ def test_every_launcher_config_composes(name):
         )
     assert PLUGINS[name].split(".")[1] in cfg.hydra.launcher._target_
     HydraConfig.instance().set_config(cfg)
-    threads = OmegaConf.to_container(cfg, resolve=True)["threads"]
+    try:
+        threads = cfg.threads  # resolved from the launcher's settings
+    finally:
+        HydraConfig.instance().cfg = None
     assert isinstance(threads, int) and threads >= 1
 
 
