@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from lstm_lab.cli import RunStopped
 from lstm_lab.config import ConfigError
+from lstm_lab.distributed import SpawnedProcesses, load_tested_weights, progress
 from lstm_lab.models.lstm import LSTMRegressor
 from lstm_lab.models.module import LSTMModule, run_length_kwargs
 from lstm_lab.models.stateful import StatefulLSTMModule
@@ -132,6 +133,7 @@ def train_and_test(
             StopOnNonFiniteLoss(),
             ExactResume(),
             on_interrupt,
+            SpawnedProcesses(plain.get("threads")),
         ],
         logger=instantiate_all(cfg.get("logger")),
     )
@@ -159,22 +161,24 @@ def train_and_test(
             exit_code=128 + (signal.SIGINT if how == "Ctrl-C" else signal.SIGTERM),
         ) from None
 
+    fitted = progress(trainer, module)  # read before test: a spawned test resets the metrics
     best = "best" if _best_path(trainer) else None
     tested = trainer.test(
         module, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=WEIGHTS_ONLY
     )[0]
+    load_tested_weights(trainer, module, _best_path(trainer))
     test = {k.split("/", 1)[1]: float(v) for k, v in tested.items() if k.startswith("test/")}
 
     metrics = {
         "status": "completed",
         "mode": mode_of(plain),
-        "best_val_loss": module.best_val_loss,
+        "best_val_loss": fitted["best_val_loss"],
         "test": test,
-        "epochs": trainer.current_epoch,
-        "global_step": trainer.global_step,
+        "epochs": fitted["epochs"],
+        "global_step": fitted["global_step"],
         "n_params": sum(p.numel() for p in module.net.parameters()),
         **run_info(plain),
-        "time_to_first_step_s": module.time_to_first_step_s,
+        "time_to_first_step_s": fitted["time_to_first_step_s"],
         "wall_time_s": round(time.perf_counter() - start, 3),
     }
     if trainer.is_global_zero:

@@ -34,7 +34,9 @@ class StopOnNonFiniteLoss(L.Callback):
     """Raise NonFiniteLoss before the backward pass of a non-finite loss (no bad update is made)."""
 
     def on_before_backward(self, trainer: L.Trainer, pl_module, loss: torch.Tensor) -> None:
-        if not torch.isfinite(loss).all():
+        # Under DDP every process must stop together (one alone would leave the others waiting
+        # in the gradient all-reduce), so a non-finite loss on any process stops them all.
+        if trainer.strategy.reduce_boolean_decision(not torch.isfinite(loss).all(), all=False):
             raise NonFiniteLoss(float(loss.detach()), trainer.current_epoch, trainer.global_step)
 
 

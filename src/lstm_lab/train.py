@@ -13,10 +13,11 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from lstm_lab import CONFIG_DIR
+from lstm_lab import CONFIG_DIR, sweep
 from lstm_lab.cli import run_cli, user_task
 from lstm_lab.config import ConfigError, check_evaluation, check_targets, validate
 from lstm_lab.rundirs import is_run_dir, register
+from lstm_lab.strategies import check_strategy
 
 register()  # the run-directory resolvers configs/hydra/default.yaml uses
 
@@ -91,6 +92,15 @@ def resumed_config(cfg: DictConfig) -> DictConfig:
     return saved
 
 
+def _launcher() -> str | None:
+    """The Hydra launcher's config name (basic, joblib, submitit_slurm, ...)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    return HydraConfig.get().runtime.choices.get("hydra/launcher")
+
+
 def _status(run_dir: Path) -> str | None:
     try:
         return json.loads((run_dir / "metrics.json").read_text()).get("status")
@@ -124,6 +134,7 @@ def start_checkpoint(plain: dict) -> str | None:
 def _train(cfg: DictConfig) -> float:
     cfg = resumed_config(cfg)
     plain = validate(cfg)
+    check_strategy(plain, sweep.in_multirun(), _launcher())
     series = build_series(plain)
     check_evaluation(plain, len(series), series.shape[1] if series.ndim > 1 else 1)
     check_targets(plain)

@@ -19,37 +19,53 @@ class TensorBatches:
     (seed, epoch), so the order depends only on the seed and the epoch number, and
     `state_dict` lets a resumed run pick the data order up where it stopped; `start` skips the
     first batches of the next epoch, for a run resumed in the middle of one.
+
+    Under DDP (`world_size` processes) every process draws the same order, cuts it into global
+    batches of `batch_size * world_size` windows and takes positions `rank::world_size` of each:
+    the processes see disjoint shards of the same global batches, and the same number of them
+    (a last global batch with fewer windows than processes is left out, so none is empty).
     """
 
     def __init__(
-        self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int = 0
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
     ):
         self.x, self.y = x, y
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
+        self.rank, self.world_size = rank, world_size
         self.epoch = 0
         self.start = 0
 
+    @property
+    def global_batch(self) -> int:
+        return self.batch_size * self.world_size
+
     def __len__(self) -> int:
-        return -(-len(self.x) // self.batch_size)
+        full, rest = divmod(len(self.x), self.global_batch)
+        return full + (rest >= self.world_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        n = len(self.x)
+        n, size = len(self.x), self.global_batch
         if self.shuffle:
             gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
             order = torch.randperm(n, generator=gen).to(self.x.device)
         self.epoch += 1
-        first, self.start = self.start * self.batch_size, 0
-        for start in range(first, n, self.batch_size):
+        first, self.start = self.start, 0
+        for b in range(first, len(self)):
+            shard = slice(b * size + self.rank, (b + 1) * size, self.world_size)
             if self.shuffle:
-                idx = order[start : start + self.batch_size]
+                idx = order[shard]
                 yield self.x[idx], self.y[idx]
             else:
-                yield (
-                    self.x[start : start + self.batch_size],
-                    self.y[start : start + self.batch_size],
-                )
+                yield self.x[shard], self.y[shard]
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self.epoch, "start": self.start}
@@ -57,6 +73,11 @@ class TensorBatches:
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.epoch = state["epoch"]
         self.start = state.get("start", 0)
+
+
+def process_shard(trainer: L.Trainer | None) -> tuple[int, int]:
+    """(rank, number of processes) of this training process: (0, 1) without DDP."""
+    return (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
 
 
 class WindowDataModule(L.LightningDataModule):
@@ -86,6 +107,7 @@ class WindowDataModule(L.LightningDataModule):
             k: (torch.from_numpy(x), torch.from_numpy(y)) for k, (x, y) in arrays.items()
         }
         self._loaders: dict[str, TensorBatches] = {}
+        self._shard = (0, 1)  # (rank, world size) of this process
 
     @property
     def n_features(self) -> int:
@@ -97,14 +119,24 @@ class WindowDataModule(L.LightningDataModule):
         if self.tensors["train"][0].device != device:
             self.tensors = {k: (x.to(device), y.to(device)) for k, (x, y) in self.tensors.items()}
             self._loaders.clear()
+        shard = process_shard(self.trainer)
+        if shard != self._shard:
+            self._shard = shard
+            self._loaders.clear()
 
     def _loader(self, name: str) -> TensorBatches:
+        """Training batches are sharded across DDP processes (batch_size is per process); val
+        and test are evaluated whole by every process, so their reduced metrics are exact."""
         if name not in self._loaders:
             x, y = self.tensors[name]
-            size = self.batch_size if name == "train" else self.eval_batch_size
-            self._loaders[name] = TensorBatches(
-                x, y, size or len(x), shuffle=self.shuffle and name == "train", seed=self.seed
-            )
+            if name == "train":
+                rank, world = self._shard
+                size = self.batch_size or -(-len(x) // world)
+                self._loaders[name] = TensorBatches(
+                    x, y, size, self.shuffle, seed=self.seed, rank=rank, world_size=world
+                )
+            else:
+                self._loaders[name] = TensorBatches(x, y, self.eval_batch_size, shuffle=False)
         return self._loaders[name]
 
     def train_dataloader(self) -> TensorBatches:

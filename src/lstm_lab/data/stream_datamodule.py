@@ -8,6 +8,8 @@ import lightning as L
 import numpy as np
 import torch
 
+from lstm_lab.config import ConfigError
+from lstm_lab.data.datamodule import process_shard
 from lstm_lab.data.streams import Streams, chunk_bounds, make_streams
 from lstm_lab.data.windows import StandardScaler, as_columns, split_bounds
 
@@ -62,6 +64,7 @@ class StreamDataModule(L.LightningDataModule):
         )
         self.tensors = {name: _to_tensors(s) for name, s in arrays.items()}
         self._loaders: dict[str, StreamChunks] = {}
+        self._shard = (0, 1)  # (rank, world size) of this process
 
     @property
     def n_features(self) -> int:
@@ -73,11 +76,27 @@ class StreamDataModule(L.LightningDataModule):
         if self.tensors["train"][0].device != device:
             self.tensors = {k: tuple(t.to(device) for t in v) for k, v in self.tensors.items()}
             self._loaders.clear()
+        shard = process_shard(self.trainer)
+        if shard != self._shard:
+            rank, world = self._shard = shard
+            self._loaders.clear()
+            if self.streams < world:
+                raise ConfigError(
+                    "model.streams",
+                    f"got {self.streams}; DDP over {world} processes needs at least one "
+                    "training stream per process",
+                )
 
     def _loader(self, name: str) -> StreamChunks:
+        """Under DDP each process trains on streams `rank::world_size` (carrying their states);
+        val and test are one stream, evaluated whole by every process."""
         if name not in self._loaders:
+            tensors = self.tensors[name]
+            if name == "train":
+                rank, world = self._shard
+                tensors = tuple(t[rank::world] for t in tensors)
             chunk = self.bptt if name == "train" else self.eval_batch_size
-            self._loaders[name] = StreamChunks(*self.tensors[name], chunk=chunk)
+            self._loaders[name] = StreamChunks(*tensors, chunk=chunk)
         return self._loaders[name]
 
     def train_dataloader(self) -> StreamChunks:

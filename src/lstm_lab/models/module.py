@@ -100,20 +100,28 @@ class LSTMModule(L.LightningModule):
         if self.carry_state:
             self._state = (h.detach(), c.detach())
         loss = F.mse_loss(pred, y)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
+        self.log(
+            "train/loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=len(x),
+            sync_dist=True,  # under DDP: the mean over every process's shard
+        )
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
         loss = F.mse_loss(self.net(x), y)
-        self.log("val/loss", loss, on_epoch=True, prog_bar=True, batch_size=len(x))
+        self.log("val/loss", loss, on_epoch=True, prog_bar=True, batch_size=len(x), sync_dist=True)
 
     def on_validation_epoch_end(self) -> None:
         if not self.trainer.sanity_checking and "val/loss" in self.trainer.callback_metrics:
             self.best_val_loss = min(
                 self.best_val_loss, float(self.trainer.callback_metrics["val/loss"])
             )
-            self.log("val/loss_best", self.best_val_loss)
+            self.log("val/loss_best", self.best_val_loss, sync_dist=True)  # equal on every rank
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["best_val_loss"] = self.best_val_loss

@@ -59,7 +59,13 @@ class StatefulLSTMModule(LSTMModule):
         x, y, _ = batch
         loss = F.mse_loss(self.step("train", x), y)
         self.log(
-            "train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=y.numel()
+            "train/loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=y.numel(),
+            sync_dist=True,
         )
         return loss
 
@@ -69,7 +75,7 @@ class StatefulLSTMModule(LSTMModule):
         n = int(scored.sum())
         if n:  # warm-up chunks only move the state
             loss = F.mse_loss(pred[scored], y[scored])
-            self.log("val/loss", loss, on_epoch=True, prog_bar=True, batch_size=n)
+            self.log("val/loss", loss, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
 
     def test_step(self, batch: Chunk, batch_idx: int) -> None:
         x, y, scored = batch

@@ -1,0 +1,65 @@
+"""Which Lightning strategies a sweep can run: the check is on the config alone (no torch).
+
+Lightning's `ddp` strategy (and `auto` with several devices, which picks it) starts its other
+processes by running the command line again. Under a Hydra sweep (`-m`) that command line is
+the whole sweep: each extra process would start a sweep of its own, train other
+hyperparameters than its rank 0, or fight over the run directories. `ddp_spawn` (and, on CPU,
+`ddp_fork`) start their processes from inside the job instead, so they work in a sweep. On a
+SLURM cluster (`launcher=submitit_slurm`) SLURM starts one task per device and Lightning joins
+them, re-running nothing, so `ddp` is right there.
+"""
+
+from __future__ import annotations
+
+from lstm_lab.config import ConfigError
+
+# Strategies that start their processes from within the running job.
+IN_PROCESS = ("ddp_spawn", "ddp_fork", "ddp_notebook")
+# Hydra launchers whose jobs are started once per device by the cluster itself.
+EXTERNAL_PROCESSES = ("submitit_slurm",)
+
+
+def _several(value, accelerator: str) -> bool:
+    """Whether a devices/num_nodes value may mean more than one ("auto" and -1 may, on GPUs)."""
+    if isinstance(value, list | tuple):
+        return len(value) > 1
+    if isinstance(value, str):
+        if "," in value:
+            return len([v for v in value.split(",") if v.strip()]) > 1
+        if value.strip() == "auto":
+            return accelerator != "cpu"  # CPU "auto" is one device
+        try:
+            value = int(value)
+        except ValueError:
+            return True
+    return value == -1 or value > 1
+
+
+def reruns_command_line(trainer: dict) -> bool:
+    """Whether the trainer config makes Lightning run the command line again per process."""
+    strategy = trainer.get("strategy", "auto")
+    if not isinstance(strategy, str):  # a strategy object (`_target_`): trust the user
+        return False
+    if strategy.startswith(IN_PROCESS) or strategy in ("single_device", "fsdp_spawn"):
+        return False
+    if strategy.startswith(("ddp", "fsdp", "deepspeed")):
+        return True
+    accelerator = trainer.get("accelerator", "auto")
+    several = _several(trainer.get("devices", "auto"), accelerator) or _several(
+        trainer.get("num_nodes", 1), accelerator
+    )
+    return strategy == "auto" and several
+
+
+def check_strategy(plain: dict, multirun: bool, launcher: str | None = None) -> None:
+    """Refuse, naming trainer.strategy, a strategy that would re-run a sweep's command line."""
+    if not multirun or launcher in EXTERNAL_PROCESSES:
+        return
+    trainer = plain["trainer"]
+    if reruns_command_line(trainer):
+        strategy = trainer.get("strategy", "auto")
+        raise ConfigError(
+            "trainer.strategy",
+            f"got {strategy!r} with devices={trainer.get('devices')}; in a sweep (-m) it would "
+            "re-run the whole command line for each extra process; use trainer.strategy=ddp_spawn",
+        )

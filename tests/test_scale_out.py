@@ -1,0 +1,129 @@
+"""Scaling out: DDP on the CPU equals one process, DDP in a sweep is refused unless it works
+there, and every launcher config composes. (The submitit_local sweep runs in test_readme.py,
+as the README's command.)"""
+
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+
+from conftest import QUICK, cli, read_metrics, run_dirs
+from lstm_lab import CONFIG_DIR, sweep  # noqa: F401 (sweep: its resolver)
+from lstm_lab.config import ConfigError
+from lstm_lab.strategies import check_strategy, reruns_command_line
+
+# Relative tolerance of the 2-process run against the 1-process run: the same windows and
+# updates, only the order of floating-point sums differs (measured: about 1e-7).
+DDP_RTOL = 1e-5
+TINY = [*QUICK, "callbacks.progress_bar=null", "logger=csv"]
+
+
+@pytest.mark.slow
+def test_cpu_ddp_matches_one_process_of_the_same_global_batch(tmp_path):
+    one = tmp_path / "one"
+    two = tmp_path / "two"
+    one.mkdir(), two.mkdir()
+    proc = cli(*TINY, "data.batch_size=16", cwd=one)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ddp = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.strategy=ddp_fork"]
+    proc = cli(*TINY, *ddp, "trainer.devices=2", "data.batch_size=8", cwd=two)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ((single,), (double,)) = run_dirs(one), run_dirs(two)  # one run directory each
+    a, b = read_metrics(single), read_metrics(double)
+    assert b["status"] == "completed"
+    assert (a["epochs"], a["global_step"]) == (b["epochs"], b["global_step"]) == (2, 26)
+    assert b["best_val_loss"] == pytest.approx(a["best_val_loss"], rel=DDP_RTOL)
+    assert b["best_val_loss"] < float("inf")
+    for name in ("mse", "rmse", "mae"):
+        assert b["test"][name] == pytest.approx(a["test"][name], rel=DDP_RTOL), name
+    assert b["forecast"]["rollout"]["mse"] == pytest.approx(
+        a["forecast"]["rollout"]["mse"], rel=1e-4
+    )
+    # rank 0 alone reports: one log of metrics, one set of plots
+    assert sorted(p.name for p in (double / "plots").iterdir()) == sorted(
+        p.name for p in (single / "plots").iterdir()
+    )
+    assert len(list((double / "csv").rglob("metrics.csv"))) == 1
+
+
+def test_ddp_that_reruns_the_command_line_is_refused_in_a_sweep(tmp_path):
+    proc = cli(
+        "-m", *TINY, "trainer=ddp", "trainer.accelerator=cpu", "model.hidden_size=4,6", cwd=tmp_path
+    )
+    assert proc.returncode != 0
+    refusals = [
+        line
+        for line in proc.stderr.splitlines()
+        if line.startswith("lstm-train: error: job") and "trainer.strategy:" in line
+    ]
+    assert len(refusals) == 2, proc.stderr[-2000:]  # each job, one line, none trained
+    assert "2 of 2 jobs failed" in proc.stderr
+    assert all("use trainer.strategy=ddp_spawn" in line for line in refusals)
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+
+@pytest.mark.parametrize(
+    "trainer,reruns",
+    [
+        ({"strategy": "ddp", "devices": 2}, True),
+        ({"strategy": "ddp_find_unused_parameters_true", "devices": 2}, True),
+        ({"strategy": "auto", "devices": 2, "accelerator": "cpu"}, True),
+        ({"strategy": "auto", "devices": "0,1", "accelerator": "gpu"}, True),
+        ({"strategy": "auto", "devices": "auto", "accelerator": "gpu"}, True),
+        ({"strategy": "auto", "devices": 1, "num_nodes": 2}, True),
+        ({"strategy": "auto", "devices": 1, "accelerator": "auto"}, False),
+        ({"strategy": "auto", "devices": "auto", "accelerator": "cpu"}, False),
+        ({"strategy": "ddp_spawn", "devices": 2}, False),
+        ({"strategy": "ddp_fork", "devices": 2}, False),
+    ],
+)
+def test_which_strategies_rerun_the_command_line(trainer, reruns):
+    assert reruns_command_line(trainer) is reruns
+    plain = {"trainer": trainer}
+    check_strategy(plain, multirun=False)  # a single run may always re-run its command line
+    check_strategy(plain, multirun=True, launcher="submitit_slurm")  # SLURM starts the tasks
+    if reruns:
+        with pytest.raises(ConfigError) as info:
+            check_strategy(plain, multirun=True, launcher="basic")
+        assert info.value.key == "trainer.strategy" and "\n" not in str(info.value)
+    else:
+        check_strategy(plain, multirun=True, launcher="basic")
+
+
+def launcher_options() -> list[str]:
+    return sorted(p.stem for p in (CONFIG_DIR / "launcher").glob("*.yaml"))
+
+
+PLUGINS = {
+    "joblib": "hydra_plugins.hydra_joblib_launcher",
+    "submitit_local": "hydra_plugins.hydra_submitit_launcher",
+    "submitit_slurm": "hydra_plugins.hydra_submitit_launcher",
+    "ray": "hydra_plugins.hydra_ray_launcher",  # the `ray` extra, not installed by dev
+}
+
+
+@pytest.mark.parametrize("name", launcher_options())
+def test_every_launcher_config_composes(name):
+    pytest.importorskip(PLUGINS[name])
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=["paths.run_dir=/tmp/unused", f"launcher={name}"],
+            return_hydra_config=True,
+        )
+    assert PLUGINS[name].split(".")[1] in cfg.hydra.launcher._target_
+    HydraConfig.instance().set_config(cfg)
+    try:
+        threads = cfg.threads  # resolved from the launcher's settings
+    finally:
+        HydraConfig.instance().cfg = None
+    assert isinstance(threads, int) and threads >= 1
+
+
+@pytest.mark.parametrize("name", ["cpu", "gpu", "ddp"])
+def test_trainer_configs_pick_their_devices(compose_train, name):
+    trainer = compose_train(f"trainer={name}").trainer
+    assert trainer.accelerator == {"cpu": "cpu", "gpu": "gpu", "ddp": "auto"}[name]
+    if name == "ddp":
+        assert trainer.devices == 2 and trainer.num_nodes == 1 and trainer.strategy == "ddp"
