@@ -52,6 +52,8 @@ class LSTMModule(L.LightningModule):
         self.scheduler_options = {"interval": "epoch", **(scheduler_options or {})}
         self.carry_state = carry_state
         self._state: State | None = None
+        self._train_loss_sum = torch.zeros(())
+        self._train_loss_count = 0
         self.best_val_loss = float("inf")
         self.time_to_first_step_s: float | None = None  # process start -> first training step
         # Buffers, so checkpoints carry the scaling needed to report in original units.
@@ -100,16 +102,32 @@ class LSTMModule(L.LightningModule):
         if self.carry_state:
             self._state = (h.detach(), c.detach())
         loss = F.mse_loss(pred, y)
-        self.log(
-            "train/loss",
-            loss,
-            on_step=False,
-            on_epoch=True,
-            prog_bar=True,
-            batch_size=len(x),
-            sync_dist=True,  # under DDP: the mean over every process's shard
-        )
+        self.add_train_loss(loss, len(x))
         return loss
+
+    def add_train_loss(self, loss: torch.Tensor, n: int) -> None:
+        """Accumulate the epoch's mean training loss; logged once, at the end of the epoch.
+
+        `self.log` costs Lightning a pass over all logged results on every call, as much as
+        a small LSTM's whole step; a running sum on the device costs next to nothing.
+        """
+        self._train_loss_sum += loss.detach() * n
+        self._train_loss_count += n
+
+    def on_train_epoch_start(self) -> None:
+        self._train_loss_sum = torch.zeros((), device=self.device)
+        self._train_loss_count = 0
+
+    def on_train_epoch_end(self) -> None:
+        if self._train_loss_count:
+            mean = self._train_loss_sum / self._train_loss_count
+            self.log("train/loss", mean, prog_bar=True, sync_dist=True)
+
+    def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
+        # The DataModule keeps its tensors on the training device: nothing to move.
+        if all(isinstance(t, torch.Tensor) and t.device == device for t in batch):
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
@@ -126,9 +144,13 @@ class LSTMModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["best_val_loss"] = self.best_val_loss
         checkpoint["carried_state"] = self._state  # carry_state: a resumed run needs it too
+        # a run resumed mid-epoch logs the same epoch mean as one left alone
+        checkpoint["train_loss_sum"] = (self._train_loss_sum.cpu(), self._train_loss_count)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.best_val_loss = checkpoint.get("best_val_loss", float("inf"))
+        total, count = checkpoint.get("train_loss_sum", (torch.zeros(()), 0))
+        self._train_loss_sum, self._train_loss_count = total.to(self.device), count
         state = checkpoint.get("carried_state")
         self._state = (
             None if state is None else (state[0].to(self.device), state[1].to(self.device))

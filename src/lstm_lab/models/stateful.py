@@ -47,6 +47,7 @@ class StatefulLSTMModule(LSTMModule):
         self.states[stage] = None
 
     def on_train_epoch_start(self) -> None:
+        super().on_train_epoch_start()
         self.reset_state("train")
 
     def on_validation_epoch_start(self) -> None:
@@ -58,15 +59,7 @@ class StatefulLSTMModule(LSTMModule):
     def training_step(self, batch: Chunk, batch_idx: int) -> torch.Tensor:
         x, y, _ = batch
         loss = F.mse_loss(self.step("train", x), y)
-        self.log(
-            "train/loss",
-            loss,
-            on_step=False,
-            on_epoch=True,
-            prog_bar=True,
-            batch_size=y.numel(),
-            sync_dist=True,
-        )
+        self.add_train_loss(loss, y.numel())
         return loss
 
     def validation_step(self, batch: Chunk, batch_idx: int) -> None:
