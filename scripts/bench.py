@@ -60,7 +60,7 @@ def throughput(hidden: int, steps: int, repeats: int, device: str, workdir: Path
     from lstm_lab import CONFIG_DIR
     from lstm_lab.config import validate
     from lstm_lab.models.lstm import LSTMRegressor
-    from lstm_lab.run import build_module, instantiate_all
+    from lstm_lab.run import build_datamodule, build_module, build_trainer
     from lstm_lab.train import build_series
 
     overrides = [
@@ -79,13 +79,9 @@ def throughput(hidden: int, steps: int, repeats: int, device: str, workdir: Path
 
     def project() -> float:
         torch.manual_seed(0)
-        dm = instantiate(cfg.data, series=series, seed=0)
+        dm = build_datamodule(cfg, plain, series)
         module = build_module(plain, cfg, dm.n_features, dm.scaler)
-        trainer = instantiate(
-            cfg.trainer,
-            callbacks=instantiate_all(cfg.callbacks),
-            logger=instantiate_all(cfg.logger),
-        )
+        trainer = build_trainer(cfg, plain)
         start = time.perf_counter()
         trainer.fit(module, datamodule=dm)
         assert trainer.global_step == steps

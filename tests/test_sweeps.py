@@ -6,8 +6,8 @@ The README's joblib and Optuna commands are run (and checked) in test_readme.py.
 from __future__ import annotations
 
 import csv
-import json
 import itertools
+import json
 import shutil
 
 import matplotlib.image

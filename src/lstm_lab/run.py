@@ -112,6 +112,23 @@ def checkpoint_dir(plain: dict) -> Path:
     return Path(node.get("dirpath") or Path(plain["paths"]["run_dir"]) / "checkpoints")
 
 
+def build_trainer(cfg: DictConfig, plain: dict, **overrides: Any) -> L.Trainer:
+    """The Trainer of a run: the configured callbacks and loggers, plus the safeguards every
+    run carries (NaN stop, exact-resume state, checkpoint on interrupt)."""
+    return instantiate(
+        cfg.trainer,
+        callbacks=[
+            *instantiate_all(cfg.get("callbacks")),
+            StopOnNonFiniteLoss(),
+            ExactResume(),
+            CheckpointOnInterrupt(checkpoint_dir(plain) / "last.ckpt"),
+            SpawnedProcesses(plain.get("threads")),
+        ],
+        logger=instantiate_all(cfg.get("logger")),
+        **overrides,
+    )
+
+
 def train_and_test(
     cfg: DictConfig, plain: dict, series: np.ndarray, ckpt_path: str | None = None
 ) -> dict[str, Any]:
@@ -125,18 +142,8 @@ def train_and_test(
 
     datamodule = build_datamodule(cfg, plain, series)
     module = build_module(plain, cfg, datamodule.n_features, datamodule.scaler)
-    on_interrupt = CheckpointOnInterrupt(checkpoint_dir(plain) / "last.ckpt")
-    trainer: L.Trainer = instantiate(
-        cfg.trainer,
-        callbacks=[
-            *instantiate_all(cfg.get("callbacks")),
-            StopOnNonFiniteLoss(),
-            ExactResume(),
-            on_interrupt,
-            SpawnedProcesses(plain.get("threads")),
-        ],
-        logger=instantiate_all(cfg.get("logger")),
-    )
+    trainer = build_trainer(cfg, plain)
+    on_interrupt = next(c for c in trainer.callbacks if isinstance(c, CheckpointOnInterrupt))
     try:
         with ctrl_c_stops_after_batch() as interrupted:
             trainer.fit(
