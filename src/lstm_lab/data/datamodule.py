@@ -80,7 +80,51 @@ def process_shard(trainer: L.Trainer | None) -> tuple[int, int]:
     return (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
 
 
-class WindowDataModule(L.LightningDataModule):
+class InMemoryDataModule(L.LightningDataModule):
+    """Whole tensors per split (`self.tensors`), kept on the training device; the loaders
+    (built by `_loader`, one per split) slice them there and are rebuilt per DDP shard."""
+
+    series: np.ndarray
+    tensors: dict[str, tuple[torch.Tensor, ...]]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._loaders: dict[str, Any] = {}
+        self._shard = (0, 1)  # (rank, world size) of this process
+
+    @property
+    def n_features(self) -> int:
+        return self.series.shape[1]
+
+    def setup(self, stage: str) -> None:
+        # Keep the data on the training device, so batches are sliced there (no copies per step).
+        device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
+        if self.tensors["train"][0].device != device:
+            self.tensors = {k: tuple(t.to(device) for t in v) for k, v in self.tensors.items()}
+            self._loaders.clear()
+        shard = process_shard(self.trainer)
+        if shard != self._shard:
+            self._shard = shard
+            self._loaders.clear()
+            self.check_shard(*shard)
+
+    def check_shard(self, rank: int, world_size: int) -> None:
+        """Refuse a DDP layout the data cannot be split into (ConfigError)."""
+
+    def _loader(self, name: str) -> Any:
+        raise NotImplementedError
+
+    def train_dataloader(self) -> Any:
+        return self._loader("train")
+
+    def val_dataloader(self) -> Any:
+        return self._loader("val")
+
+    def test_dataloader(self) -> Any:
+        return self._loader("test")
+
+
+class WindowDataModule(InMemoryDataModule):
     """Chronological train/val/test windows of one series, scaled with train statistics."""
 
     def __init__(
@@ -106,23 +150,6 @@ class WindowDataModule(L.LightningDataModule):
         self.tensors = {
             k: (torch.from_numpy(x), torch.from_numpy(y)) for k, (x, y) in arrays.items()
         }
-        self._loaders: dict[str, TensorBatches] = {}
-        self._shard = (0, 1)  # (rank, world size) of this process
-
-    @property
-    def n_features(self) -> int:
-        return self.series.shape[1]
-
-    def setup(self, stage: str) -> None:
-        # Keep the data on the training device, so batches are sliced there (no copies per step).
-        device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
-        if self.tensors["train"][0].device != device:
-            self.tensors = {k: (x.to(device), y.to(device)) for k, (x, y) in self.tensors.items()}
-            self._loaders.clear()
-        shard = process_shard(self.trainer)
-        if shard != self._shard:
-            self._shard = shard
-            self._loaders.clear()
 
     def _loader(self, name: str) -> TensorBatches:
         """Training batches are sharded across DDP processes (batch_size is per process); val
@@ -138,15 +165,6 @@ class WindowDataModule(L.LightningDataModule):
             else:
                 self._loaders[name] = TensorBatches(x, y, self.eval_batch_size, shuffle=False)
         return self._loaders[name]
-
-    def train_dataloader(self) -> TensorBatches:
-        return self._loader("train")
-
-    def val_dataloader(self) -> TensorBatches:
-        return self._loader("val")
-
-    def test_dataloader(self) -> TensorBatches:
-        return self._loader("test")
 
     def state_dict(self) -> dict[str, Any]:
         return {"train_epoch": self._loader("train").epoch}

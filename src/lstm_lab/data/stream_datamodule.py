@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import lightning as L
 import numpy as np
 import torch
 
 from lstm_lab.config import ConfigError
-from lstm_lab.data.datamodule import process_shard
+from lstm_lab.data.datamodule import InMemoryDataModule
 from lstm_lab.data.streams import Streams, chunk_bounds, make_streams
 from lstm_lab.data.windows import StandardScaler, as_columns, split_bounds
 
@@ -36,7 +35,7 @@ class StreamChunks:
             yield self.x[:, a:b], self.y[:, a:b], self.scored[:, a:b]
 
 
-class StreamDataModule(L.LightningDataModule):
+class StreamDataModule(InMemoryDataModule):
     """The series as `streams` contiguous training streams walked `bptt` steps per batch;
     val and test as one warmed-up stream each, walked `eval_batch_size` steps per batch.
 
@@ -63,29 +62,14 @@ class StreamDataModule(L.LightningDataModule):
             self.scaler.transform(self.series), horizon, split["train"], split["val"], streams
         )
         self.tensors = {name: _to_tensors(s) for name, s in arrays.items()}
-        self._loaders: dict[str, StreamChunks] = {}
-        self._shard = (0, 1)  # (rank, world size) of this process
 
-    @property
-    def n_features(self) -> int:
-        return self.series.shape[1]
-
-    def setup(self, stage: str) -> None:
-        # Keep the data on the training device, so chunks are sliced there (no copies per step).
-        device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")
-        if self.tensors["train"][0].device != device:
-            self.tensors = {k: tuple(t.to(device) for t in v) for k, v in self.tensors.items()}
-            self._loaders.clear()
-        shard = process_shard(self.trainer)
-        if shard != self._shard:
-            rank, world = self._shard = shard
-            self._loaders.clear()
-            if self.streams < world:
-                raise ConfigError(
-                    "model.streams",
-                    f"got {self.streams}; DDP over {world} processes needs at least one "
-                    "training stream per process",
-                )
+    def check_shard(self, rank: int, world_size: int) -> None:
+        if self.streams < world_size:
+            raise ConfigError(
+                "model.streams",
+                f"got {self.streams}; DDP over {world_size} processes needs at least one "
+                "training stream per process",
+            )
 
     def _loader(self, name: str) -> StreamChunks:
         """Under DDP each process trains on streams `rank::world_size` (carrying their states);
@@ -98,15 +82,6 @@ class StreamDataModule(L.LightningDataModule):
             chunk = self.bptt if name == "train" else self.eval_batch_size
             self._loaders[name] = StreamChunks(*tensors, chunk=chunk)
         return self._loaders[name]
-
-    def train_dataloader(self) -> StreamChunks:
-        return self._loader("train")
-
-    def val_dataloader(self) -> StreamChunks:
-        return self._loader("val")
-
-    def test_dataloader(self) -> StreamChunks:
-        return self._loader("test")
 
 
 def _to_tensors(streams: Streams) -> Chunk:
