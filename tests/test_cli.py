@@ -77,6 +77,9 @@ def test_tensorboard_has_curves_images_and_real_hparams(short_run):
         metrics["best_val_loss"], rel=1e-5
     )
     assert "hp_metric" not in scalars  # no -1 placeholder
+    # no per-run experiment summary: TensorBoard builds the HParams table from every run's
+    # session, so a sweep over string values (optimizer, mode) shows all of its runs
+    assert "_hparams_/experiment" not in events.PluginTagToContent("hparams")
 
 
 def test_summary_prints_metrics_run_dir_and_tensorboard_command(tmp_path):

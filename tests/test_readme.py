@@ -207,6 +207,7 @@ def test_readme_make_commands_are_targets(command):
         "sweep": "lstm-train sweep=hidden_layers",
         "compare": "lstm-compare",
         "test": "pytest",
+        "bench": "scripts/bench.py",
         "lint": "ruff",
         "tensorboard": "tensorboard",
     }[target]

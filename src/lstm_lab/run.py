@@ -253,10 +253,27 @@ def _report(trainer, module, datamodule, plain, metrics, run_dir: Path) -> None:
     for logger in trainer.loggers:
         if isinstance(logger, L.pytorch.loggers.TensorBoardLogger):
             hparams = {**hparams_of(plain), "mode": metrics["mode"]}
-            logger.log_hyperparams(hparams, hp_metrics, step=trainer.global_step)
+            _log_hparams(logger, hparams, hp_metrics, trainer.global_step)
         logger.finalize("success")
     write_json(run_dir / "metrics.json", metrics)
     print_summary(metrics, run_dir)
+
+
+def _log_hparams(logger, hparams: dict, metrics: dict[str, float], step: int) -> None:
+    """The run's row of the HParams tab: its session summaries and the metrics as scalars.
+
+    No experiment summary (Lightning's log_hyperparams writes one per run): TensorBoard then
+    builds the table from the sessions of every run under --logdir, instead of taking one
+    run's summary, which leaves out string values (optimizer, mode) the other runs have.
+    """
+    from torch.utils.tensorboard.summary import hparams as hparams_summaries
+
+    _, start, end = hparams_summaries(hparams, metrics)
+    writer = logger.experiment
+    for summary in (start, end):
+        writer._get_file_writer().add_summary(summary)
+    for name, value in metrics.items():
+        writer.add_scalar(name, value, step)
 
 
 def forecast_hp_metrics(summary: dict) -> dict[str, float]:
