@@ -108,6 +108,12 @@ class InMemoryDataModule(L.LightningDataModule):
             self._loaders.clear()
             self.check_shard(*shard)
 
+    def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
+        # Batches are sliced on the training device already: nothing to move.
+        if all(isinstance(t, torch.Tensor) and t.device == device for t in batch):
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
     def check_shard(self, rank: int, world_size: int) -> None:
         """Refuse a DDP layout the data cannot be split into (ConfigError)."""
 

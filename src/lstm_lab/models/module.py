@@ -123,12 +123,6 @@ class LSTMModule(L.LightningModule):
             mean = self._train_loss_sum / self._train_loss_count
             self.log("train/loss", mean, prog_bar=True, sync_dist=True)
 
-    def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
-        # The DataModule keeps its tensors on the training device: nothing to move.
-        if all(isinstance(t, torch.Tensor) and t.device == device for t in batch):
-            return batch
-        return super().transfer_batch_to_device(batch, device, dataloader_idx)
-
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
         loss = F.mse_loss(self.net(x), y)
