@@ -65,6 +65,7 @@ def test_seed_tutorial_is_the_classic_setting(compose_train):
         "stateful": False,  # window mode: the tutorial carries state its own way
         "bptt": 20,
         "streams": 4,
+        "steps_per_call": 16,  # one batch per epoch: one step per Lightning batch regardless
     }
     assert cfg["optimizer"]["_target_"] == "torch.optim.Adam" and cfg["optimizer"]["lr"] == 0.01
     assert not cfg["scheduler"]

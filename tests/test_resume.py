@@ -18,8 +18,10 @@ from conftest import QUICK, cli, comparable, read_metrics, run_dirs
 from test_errors_table import write_bad_files
 
 HELPERS = str(Path(__file__).parent / "helpers")
-# Two LSTM layers with dropout, so the torch RNG matters; 4 short epochs of 13 batches.
+# Two LSTM layers with dropout, so the torch RNG matters; 4 short epochs of 13 batches, handed
+# to the module 4 at a time (Lightning batches of 4, 4, 4 and 1 optimizer steps).
 RUN = [*QUICK, "trainer.max_epochs=4", "model.num_layers=2", "model.dropout=0.2"]
+RUN += ["model.steps_per_call=4"]
 RUN += ["+callbacks.fault._target_=faults.SignalFromEnv"]
 
 
@@ -71,7 +73,7 @@ def test_same_seed_same_weights_and_metrics_other_seed_other_ones(runs):
 def test_killed_run_resumes_to_the_same_weights_metrics_and_curves(runs):
     root, done = runs
     alone = done["left alone"]
-    proc, killed = lstm_train(root, *RUN, fault="SIGKILL@2:3")
+    proc, killed = lstm_train(root, *RUN, fault="SIGKILL@2:1")
     assert proc.returncode == -9  # killed in the middle of epoch 2, after last.ckpt of epoch 1
     assert not (killed / "metrics.json").exists()
     saved_config = (killed / ".hydra" / "config.yaml").read_text()
@@ -89,19 +91,29 @@ def test_killed_run_resumes_to_the_same_weights_metrics_and_curves(runs):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signal_name,status", [("SIGTERM", 143), ("SIGINT", 130)])
-def test_interrupt_saves_a_checkpoint_and_resumes_exactly(runs, signal_name, status):
+@pytest.mark.parametrize(
+    "signal_name,status,per_call,step",
+    # Stopped after Lightning batch 2 of epoch 1: 13 optimizer steps of epoch 0, then 3 groups
+    # of 4 steps, or 3 single steps with model.steps_per_call=1 (Lightning's own optimization;
+    # the resumed run still ends with the same weights as the grouped run left alone).
+    [("SIGTERM", 143, 4, 25), ("SIGINT", 130, 4, 25), ("SIGTERM", 143, 1, 16)],
+)
+def test_interrupt_saves_a_checkpoint_and_resumes_exactly(
+    runs, signal_name, status, per_call, step
+):
     root, done = runs
     alone = done["left alone"]
-    proc, stopped = lstm_train(root, *RUN, fault=f"{signal_name}@1:2")  # mid-epoch
+    proc, stopped = lstm_train(
+        root, *RUN, f"model.steps_per_call={per_call}", fault=f"{signal_name}@1:2"
+    )
     assert proc.returncode == status, proc.stderr[-3000:]
     last_line = proc.stderr.strip().splitlines()[-1]
     assert last_line.startswith("lstm-train: error: interrupted by ")
     assert f"resume={stopped}" in last_line and "Traceback" not in proc.stderr
     metrics = read_metrics(stopped)
-    assert metrics["status"] == "interrupted" and "epoch 1, step 16" in metrics["reason"]
+    assert metrics["status"] == "interrupted" and f"epoch 1, step {step}" in metrics["reason"]
     checkpoint = torch.load(stopped / "checkpoints" / "last.ckpt", weights_only=True)
-    assert checkpoint["global_step"] == 16  # 13 batches of epoch 0 and 3 of epoch 1
+    assert checkpoint["global_step"] == step
 
     proc, _ = lstm_train(root, f"resume={stopped}")
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -54,6 +54,7 @@ CLOSED_SECTIONS: dict[str, dict[str, Rule]] = {
         "stateful": Rule(bool, "true or false"),
         "bptt": POSITIVE_INT,
         "streams": POSITIVE_INT,
+        "steps_per_call": POSITIVE_INT,
     },
     "data": {
         "_target_": Rule(str, "a dotted import path"),

@@ -29,6 +29,7 @@ from lstm_lab.safeguards import (
     StopOnNonFiniteLoss,
     ctrl_c_stops_after_batch,
 )
+from lstm_lab.strategies import one_process
 
 # Lightning loads checkpoints (fit's ckpt_path, test's "best") with torch's safe unpickler only.
 WEIGHTS_ONLY = True
@@ -68,7 +69,27 @@ def build_module(plain: dict, cfg: DictConfig, n_features: int, scaler) -> LSTMM
         carry_state=model["carry_state"],
         target_mean=float(scaler.mean[0]),
         target_std=float(scaler.std[0]),
+        steps_per_call=steps_per_call(plain),
     )
+
+
+# Trainer settings that need Lightning's automatic optimization (one optimizer step per batch).
+AUTOMATIC_ONLY = {
+    "gradient_clip_val": lambda v: v not in (None, 0),
+    "accumulate_grad_batches": lambda v: v not in (None, 1),
+    "precision": lambda v: str(v) in ("16", "16-mixed"),  # loss scaling
+}
+
+
+def steps_per_call(plain: dict) -> int:
+    """model.steps_per_call where it applies, else 1: window mode in one process, without
+    gradient clipping, accumulation or float16 loss scaling (Lightning does those per batch)."""
+    model, trainer = plain["model"], plain["trainer"]
+    if mode_of(plain) != "window" or not one_process(trainer):
+        return 1
+    if any(key in trainer and test(trainer[key]) for key, test in AUTOMATIC_ONLY.items()):
+        return 1
+    return model.get("steps_per_call", 1)
 
 
 def mode_of(plain: dict) -> str:
@@ -78,7 +99,9 @@ def mode_of(plain: dict) -> str:
 
 def build_datamodule(cfg: DictConfig, plain: dict, series: np.ndarray) -> L.LightningDataModule:
     if mode_of(plain) == "window":
-        return instantiate(cfg.data, series=series, seed=plain["seed"])
+        return instantiate(
+            cfg.data, series=series, seed=plain["seed"], steps_per_call=steps_per_call(plain)
+        )
     from lstm_lab.data.stream_datamodule import StreamDataModule
 
     data, model = plain["data"], plain["model"]

@@ -30,14 +30,23 @@ class NonFiniteLoss(RuntimeError):
         self.epoch, self.step = epoch, step
 
 
+def check_finite_loss(trainer: L.Trainer, loss: torch.Tensor) -> None:
+    """Raise NonFiniteLoss for a NaN or infinite loss; call it before the backward pass."""
+    # Under DDP every process must stop together (one alone would leave the others waiting
+    # in the gradient all-reduce), so a non-finite loss on any process stops them all.
+    if trainer.strategy.reduce_boolean_decision(not torch.isfinite(loss).all(), all=False):
+        raise NonFiniteLoss(float(loss.detach()), trainer.current_epoch, trainer.global_step)
+
+
 class StopOnNonFiniteLoss(L.Callback):
-    """Raise NonFiniteLoss before the backward pass of a non-finite loss (no bad update is made)."""
+    """Raise NonFiniteLoss before the backward pass of a non-finite loss (no bad update is made).
+
+    Modules that step the optimizer themselves (LSTMModule with steps_per_call > 1) make no
+    backward hook call and run `check_finite_loss` inline instead.
+    """
 
     def on_before_backward(self, trainer: L.Trainer, pl_module, loss: torch.Tensor) -> None:
-        # Under DDP every process must stop together (one alone would leave the others waiting
-        # in the gradient all-reduce), so a non-finite loss on any process stops them all.
-        if trainer.strategy.reduce_boolean_decision(not torch.isfinite(loss).all(), all=False):
-            raise NonFiniteLoss(float(loss.detach()), trainer.current_epoch, trainer.global_step)
+        check_finite_loss(trainer, loss)
 
 
 def rng_states() -> dict[str, Any]:

@@ -51,6 +51,18 @@ def reruns_command_line(trainer: dict) -> bool:
     return strategy == "auto" and several
 
 
+def one_process(trainer: dict) -> bool:
+    """Whether the trainer config trains in this one process (no DDP or other strategy)."""
+    strategy = trainer.get("strategy", "auto")
+    if strategy == "single_device":
+        return True
+    accelerator = trainer.get("accelerator", "auto")
+    several = _several(trainer.get("devices", "auto"), accelerator) or _several(
+        trainer.get("num_nodes", 1), accelerator
+    )
+    return strategy == "auto" and not several
+
+
 def check_strategy(plain: dict, multirun: bool, launcher: str | None = None) -> None:
     """Refuse, naming trainer.strategy, a strategy that would re-run a sweep's command line."""
     if not multirun or launcher in EXTERNAL_PROCESSES:

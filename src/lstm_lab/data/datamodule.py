@@ -75,6 +75,55 @@ class TensorBatches:
         self.start = state.get("start", 0)
 
 
+class BatchGroups:
+    """`TensorBatches` handed over `size` batches at a time, as one list: one Lightning batch
+    for `size` optimizer steps (LSTMModule's `steps_per_call`). The last group of an epoch
+    may be shorter. Positions (`len`, `start` of `load_state_dict`) count groups, as
+    Lightning's batch progress does; `steps` is the number of minibatches per epoch."""
+
+    def __init__(self, batches: TensorBatches, size: int) -> None:
+        self.batches, self.size = batches, size
+
+    @property
+    def steps(self) -> int:
+        return len(self.batches)
+
+    @property
+    def epoch(self) -> int:
+        return self.batches.epoch
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self.batches.epoch = value
+
+    def __len__(self) -> int:
+        return -(-len(self.batches) // self.size)
+
+    def __iter__(self) -> Iterator[list[tuple[torch.Tensor, torch.Tensor]]]:
+        group = []
+        for batch in self.batches:
+            group.append(batch)
+            if len(group) == self.size:
+                yield group
+                group = []
+        if group:
+            yield group
+
+    def state_dict(self) -> dict[str, int]:
+        state = self.batches.state_dict()
+        return {"epoch": state["epoch"], "start": state["start"] // self.size}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        start = state.get("start", 0) * self.size
+        self.batches.load_state_dict({"epoch": state["epoch"], "start": start})
+
+
+def _on_device(batch: Any, device: torch.device) -> bool:
+    if isinstance(batch, torch.Tensor):
+        return batch.device == device
+    return isinstance(batch, (list, tuple)) and all(_on_device(b, device) for b in batch)
+
+
 def process_shard(trainer: L.Trainer | None) -> tuple[int, int]:
     """(rank, number of processes) of this training process: (0, 1) without DDP."""
     return (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
@@ -110,7 +159,7 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
         # Batches are sliced on the training device already: nothing to move.
-        if all(isinstance(t, torch.Tensor) and t.device == device for t in batch):
+        if _on_device(batch, device):
             return batch
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
@@ -143,9 +192,12 @@ class WindowDataModule(InMemoryDataModule):
         eval_batch_size: int = 1024,
         shuffle: bool = True,
         seed: int = 0,
+        steps_per_call: int = 1,
     ) -> None:
+        """`steps_per_call` > 1 groups that many training batches into one (BatchGroups)."""
         super().__init__()
         split = dict(split or {"train": 0.7, "val": 0.15})
+        self.steps_per_call = steps_per_call
         self.series = np.asarray(series, dtype=np.float32)
         self.window, self.horizon = window, horizon
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
@@ -157,7 +209,7 @@ class WindowDataModule(InMemoryDataModule):
             k: (torch.from_numpy(x), torch.from_numpy(y)) for k, (x, y) in arrays.items()
         }
 
-    def _loader(self, name: str) -> TensorBatches:
+    def _loader(self, name: str) -> TensorBatches | BatchGroups:
         """Training batches are sharded across DDP processes (batch_size is per process); val
         and test are evaluated whole by every process, so their reduced metrics are exact."""
         if name not in self._loaders:
@@ -165,8 +217,13 @@ class WindowDataModule(InMemoryDataModule):
             if name == "train":
                 rank, world = self._shard
                 size = self.batch_size or -(-len(x) // world)
-                self._loaders[name] = TensorBatches(
+                batches = TensorBatches(
                     x, y, size, self.shuffle, seed=self.seed, rank=rank, world_size=world
+                )
+                self._loaders[name] = (
+                    BatchGroups(batches, self.steps_per_call)
+                    if self.steps_per_call > 1
+                    else batches
                 )
             else:
                 self._loaders[name] = TensorBatches(x, y, self.eval_batch_size, shuffle=False)

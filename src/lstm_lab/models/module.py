@@ -13,6 +13,7 @@ from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
 from lstm_lab.models.lstm import LSTMRegressor, State
 from lstm_lab.report import process_age_s
+from lstm_lab.safeguards import check_finite_loss
 
 # Scheduler arguments that mean "the length of the run"; filled in when the config leaves them out.
 _RUN_LENGTH_ARGS = ("total_steps", "T_max")
@@ -32,6 +33,13 @@ class LSTMModule(L.LightningModule):
     `carry_state` reproduces a habit of the classic tutorial: the detached (h, c) left by one
     training batch is the initial state of the next batch of the same shape (with full-batch
     training, of the next epoch). Evaluation always starts from zero state.
+
+    `steps_per_call` > 1: each training batch Lightning hands over is a list of that many
+    minibatches (see data.datamodule.BatchGroups), and the module makes one optimizer step per
+    minibatch itself (manual optimization). Lightning's per-batch machinery (hooks, closure,
+    progress bar, loop bookkeeping) then runs once per group instead of once per step, which
+    for a small LSTM costs more than the step. The steps, their order and the arithmetic are
+    those of `steps_per_call=1`; `global_step` and the logged step still count optimizer steps.
     """
 
     def __init__(
@@ -43,8 +51,11 @@ class LSTMModule(L.LightningModule):
         carry_state: bool = False,
         target_mean: float = 0.0,
         target_std: float = 1.0,
+        steps_per_call: int = 1,
     ) -> None:
         super().__init__()
+        self.steps_per_call = steps_per_call
+        self.automatic_optimization = steps_per_call == 1
         self.net = net
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
@@ -91,10 +102,13 @@ class LSTMModule(L.LightningModule):
         if self.time_to_first_step_s is None:
             self.time_to_first_step_s = process_age_s()
 
-    def training_step(
-        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
-    ) -> torch.Tensor:
-        x, y = batch
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor | None:
+        if self.automatic_optimization:
+            return self.window_loss(*batch)
+        self.optimizer_steps(batch)
+        return None
+
+    def window_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         state = (
             self._state if self._state is not None and self._state[0].shape[1] == len(x) else None
         )
@@ -104,6 +118,54 @@ class LSTMModule(L.LightningModule):
         loss = F.mse_loss(pred, y)
         self.add_train_loss(loss, len(x))
         return loss
+
+    def optimizer_steps(self, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """One optimizer step per minibatch, as Lightning's automatic optimization makes them
+        (loss, zero_grad, backward, step, then the per-step schedulers), but without its hooks.
+
+        What those hooks did here is done inline: the non-finite loss check, and the progress
+        count behind `global_step` and `max_steps` (the LightningOptimizer's step callbacks,
+        which Lightning's manual-optimization loop installs for exactly this count).
+        """
+        trainer = self.trainer
+        optimizer = self.optimizers()
+        torch_optimizer = optimizer.optimizer
+        done = 0
+        for x, y in batches:
+            if 0 <= trainer.max_steps <= trainer.global_step:
+                break
+            loss = self.window_loss(x, y)
+            check_finite_loss(trainer, loss)
+            torch_optimizer.zero_grad()
+            loss.backward()
+            optimizer._on_before_step()
+            torch_optimizer.step()
+            optimizer._on_after_step()
+            self.step_schedulers("step")
+            done += 1
+        # Lightning counts one logged step per batch; count the group's optimizer steps, so
+        # curves share their x axis with steps_per_call=1 runs.
+        trainer.fit_loop.epoch_loop._batches_that_stepped += max(done - 1, 0)
+
+    def step_schedulers(self, interval: str) -> None:
+        """What Lightning does for automatic optimization: step each scheduler of `interval`
+        every `frequency` steps or epochs; plateau schedulers get their monitored metric."""
+        trainer = self.trainer
+        count = trainer.global_step if interval == "step" else trainer.current_epoch + 1
+        for config in trainer.lr_scheduler_configs:
+            if config.interval != interval or count % config.frequency:
+                continue
+            if isinstance(config.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                monitor = self.scheduler_options.get("monitor")
+                metric = trainer.callback_metrics.get(monitor)
+                if metric is None:
+                    raise RuntimeError(
+                        f"the scheduler monitors {monitor!r}, which was not logged; "
+                        f"logged: {sorted(trainer.callback_metrics)}"
+                    )
+                config.scheduler.step(metric)
+            else:
+                config.scheduler.step()
 
     def add_train_loss(self, loss: torch.Tensor, n: int) -> None:
         """Accumulate the epoch's mean training loss; logged once, at the end of the epoch.
@@ -122,6 +184,9 @@ class LSTMModule(L.LightningModule):
         if self._train_loss_count:
             mean = self._train_loss_sum / self._train_loss_count
             self.log("train/loss", mean, prog_bar=True, sync_dist=True)
+        if not self.automatic_optimization:
+            # after validation, before the epoch's checkpoints, as Lightning steps them
+            self.step_schedulers("epoch")
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
@@ -166,20 +231,27 @@ class LSTMModule(L.LightningModule):
                 self.log(f"test/{name}_step{step}", value)
         self.step_metrics.reset()
 
+    def planned_optimizer_steps(self) -> int:
+        """The optimizer steps this fit will make (OneCycleLR's total_steps, for instance)."""
+        trainer = self.trainer
+        batches = trainer.estimated_stepping_batches  # sets the training data up if need be
+        if self.automatic_optimization:
+            return int(batches)
+        loader = trainer.train_dataloader
+        per_epoch = min(trainer.num_training_batches * self.steps_per_call, loader.steps)
+        total = per_epoch * trainer.max_epochs
+        return min(total, trainer.max_steps) if trainer.max_steps >= 0 else total
+
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
             return optimizer
         interval = self.scheduler_options["interval"]
-        length = (
-            self.trainer.estimated_stepping_batches
-            if interval == "step"
-            else self.trainer.max_epochs
-        )
+        length = self.planned_optimizer_steps() if interval == "step" else self.trainer.max_epochs
         scheduler = self.scheduler_factory(
             optimizer, **run_length_kwargs(self.scheduler_factory, int(length))
         )
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, **self.scheduler_options},
-        }
+        options = self.scheduler_options
+        if not self.automatic_optimization:  # step_schedulers reads the monitor itself
+            options = {k: v for k, v in options.items() if k != "monitor"}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, **options}}
