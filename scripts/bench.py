@@ -157,19 +157,32 @@ def startup(workdir: Path, repeats: int) -> dict:
     return {"help_s": statistics.median(help_s), "config_error_s": statistics.median(error_s)}
 
 
-def sweep(workdir: Path, quick: bool) -> dict | None:
-    """The 6-run grid, sequential and with the parallel (joblib) launcher."""
+def sweep(workdir: Path, quick: bool, repeats: int) -> dict | None:
+    """The 6-run grid, sequential and with the parallel (joblib) launcher, alternated
+    `repeats` times; medians of the wall times."""
     grid = ["-m", "model.hidden_size=32,64,128", "model.num_layers=1,2"]
     grid += (
         ["trainer.max_epochs=1", "data.series.n_points=300", "data.series.t_end=30"]
         if quick
         else ["trainer.max_epochs=5"]
     )
-    seq_s, rc, _ = run_timed([str(BIN / "lstm-train"), *grid], workdir)
-    par_s, rc2, _ = run_timed([str(BIN / "lstm-train"), *grid, "launcher=joblib"], workdir)
-    if rc2 != 0:
-        return None  # the parallel launcher is not installed
-    return {"sequential_s": seq_s, "parallel_s": par_s, "ok": rc == 0}
+    walls: dict[str, list[float]] = {"sequential": [], "parallel": []}
+    ok = True
+    for _ in range(repeats):
+        seq_s, rc, _ = run_timed([str(BIN / "lstm-train"), *grid], workdir)
+        par_s, rc2, _ = run_timed([str(BIN / "lstm-train"), *grid, "launcher=joblib"], workdir)
+        if rc2 != 0:
+            return None  # the parallel launcher is not installed
+        ok = ok and rc == 0
+        walls["sequential"].append(seq_s)
+        walls["parallel"].append(par_s)
+    return {
+        "sequential_s": statistics.median(walls["sequential"]),
+        "parallel_s": statistics.median(walls["parallel"]),
+        "sequential_s_all": walls["sequential"],
+        "parallel_s_all": walls["parallel"],
+        "ok": ok,
+    }
 
 
 # --------------------------------------------------------------------------- report
@@ -243,11 +256,18 @@ def main() -> None:
     parser.add_argument(
         "--steps", type=int, default=None, help="optimizer steps per throughput run"
     )
-    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="repeats of every figure (default 7 for throughput, 3 for whole runs and sweeps)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "bench.json")
     args = parser.parse_args()
     steps = args.steps or (20 if args.quick else 400)
     repeats = args.repeats or (1 if args.quick else 3)
+    # a throughput repeat takes about a second: more of them steady the medians
+    throughput_repeats = args.repeats or (1 if args.quick else 7)
 
     import platform
 
@@ -261,10 +281,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         result: dict = {"machine": machine, "device": args.device, "quick": args.quick}
-        result["throughput"] = [throughput(h, steps, repeats, args.device, work) for h in (16, 100)]
+        result["throughput"] = [
+            throughput(h, steps, throughput_repeats, args.device, work) for h in (16, 100)
+        ]
         result["startup"] = startup(work, 1 if args.quick else 3)
         result["runs"] = whole_runs(work, args.quick, repeats)
-        result["sweep"] = sweep(work, args.quick)
+        result["sweep"] = sweep(work, args.quick, repeats)
     result["figures"] = figures(result)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

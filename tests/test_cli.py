@@ -91,6 +91,27 @@ def test_summary_prints_metrics_run_dir_and_tensorboard_command(tmp_path):
     assert f"tensorboard --logdir {run_dir}" in proc.stdout
 
 
+def test_a_launcher_whose_extra_is_missing_says_how_to_install_it(tmp_path):
+    # dev installs the parallel, optuna and slurm extras, not ray
+    proc = cli("-m", "launcher=ray", "model.hidden_size=8", cwd=tmp_path)
+    assert proc.returncode == 2
+    line = proc.stderr.strip().splitlines()[-1]
+    assert "Could not find 'hydra/launcher/ray'" in line
+    assert line.endswith("it comes with the `ray` extra: pip install -e '.[ray]'")
+
+
+@pytest.mark.parametrize(
+    "missing,extra",
+    [("hydra/sweeper/optuna", "optuna"), ("hydra/launcher/joblib", "parallel")],
+)
+def test_plugin_hint_names_the_extra_and_the_make_command(missing, extra):
+    from lstm_lab.cli import plugin_hint
+
+    hint = plugin_hint(f"In 'hydra/config': Could not find '{missing}'")
+    assert hint == f"; it comes with the `{extra}` extra: make extras EXTRAS={extra}"
+    assert plugin_hint("In 'train': Could not find 'model/nope'") == ""
+
+
 @pytest.mark.parametrize(
     "override,expected",
     [

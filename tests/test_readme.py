@@ -210,6 +210,7 @@ def test_readme_make_commands_are_targets(command):
         "bench": "scripts/bench.py",
         "lint": "ruff",
         "tensorboard": "tensorboard",
+        "extras": "pip install --quiet -c constraints.txt -e '.[optuna]'",
     }[target]
     assert expected in proc.stdout
 

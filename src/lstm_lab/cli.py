@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable
@@ -45,12 +46,34 @@ class RunStopped(Exception):
         self.exit_code = exit_code
 
 
+# Hydra plugins of the optional extras (pyproject.toml), by the config they register.
+PLUGIN_EXTRAS = {
+    "hydra/launcher/joblib": "parallel",
+    "hydra/launcher/submitit_local": "slurm",
+    "hydra/launcher/submitit_slurm": "slurm",
+    "hydra/launcher/ray": "ray",
+    "hydra/sweeper/optuna": "optuna",
+}
+
+
+def plugin_hint(message: str) -> str:
+    """How to install the extra whose Hydra plugin a config asked for, or ''."""
+    found = re.search(r"Could not find '(hydra/\w+/\w+)'", message)
+    extra = PLUGIN_EXTRAS.get(found.group(1)) if found else None
+    if extra is None:
+        return ""
+    # The ray extra wants cloudpickle<3, which the tested pins (constraints.txt) exclude.
+    command = "pip install -e '.[ray]'" if extra == "ray" else f"make extras EXTRAS={extra}"
+    return f"; it comes with the `{extra}` extra: {command}"
+
+
 def describe(error: BaseException) -> str:
     """One line saying what was wrong, naming the key when there is one."""
     cause = error.__cause__ if isinstance(error.__cause__, OmegaConfBaseException) else error
     if isinstance(error, MissingConfigException) and error.options:
         first = str(error).strip().splitlines()[0]
-        return f"{first}; available: {', '.join(sorted(error.options))}"
+        available = ", ".join(sorted(error.options))
+        return f"{first}; available: {available}{plugin_hint(first)}"
     if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
         msg = str(getattr(cause, "msg", cause)).strip().splitlines()[0]
         if "not in struct" in msg or "Missing key" in msg:
