@@ -36,6 +36,8 @@ def write_bad_files(root: Path) -> Path:
     (root / "not-a-checkpoint.ckpt").write_text("not a checkpoint\n")
     marker = root / "payload-ran"
     torch.save({"state_dict": {}, "epoch": 0, "payload": WouldRunCode(marker)}, root / "evil.ckpt")
+    training_state = {"state_dict": {}, "optimizer_states": [], "loops": {}, "epoch": 0}
+    torch.save({**training_state, "global_step": 0, "steps_per_call": 4}, root / "grouped.ckpt")
     return marker
 
 
@@ -57,6 +59,7 @@ def test_documented_error(tmp_path, given, expected):
     assert not list(tmp_path.rglob("*.tfevents.*"))
     assert sorted(p.name for p in tmp_path.rglob("*.ckpt")) == [
         "evil.ckpt",
+        "grouped.ckpt",
         "not-a-checkpoint.ckpt",
     ]
     assert not marker.exists(), "the checkpoint's payload ran"

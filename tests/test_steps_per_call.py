@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from conftest import QUICK, cli, read_metrics, run_dirs, train
 from lstm_lab.config import validate
 from lstm_lab.data.datamodule import BatchGroups, TensorBatches
 from lstm_lab.run import build_datamodule, build_module, build_trainer, steps_per_call
@@ -145,3 +146,36 @@ def test_batch_groups_cover_the_epoch_and_resume_at_a_group():
     assert len(rest) == 3 and again.epoch == 2
     for got, want in zip(rest, epoch1[2:], strict=True):
         assert all(torch.equal(a[0], b[0]) for a, b in zip(got, want, strict=True))
+
+
+@pytest.mark.slow
+def test_a_new_run_from_a_checkpoint_continues_its_steps_or_is_refused(tmp_path):
+    first = train(tmp_path, *QUICK, "model.steps_per_call=4")  # 2 epochs of 13 steps
+    last = first / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["steps_per_call"] == 4
+    longer = [*QUICK, "trainer.max_epochs=3", f"ckpt_path={last}"]
+
+    def refused(*args: str) -> str:
+        before = run_dirs(tmp_path)
+        proc = cli(*args, cwd=tmp_path)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert run_dirs(tmp_path) == before, "a refused run must leave no run directory"
+        return proc.stderr.strip().splitlines()[-1]
+
+    assert refused(*longer, "model.steps_per_call=1").endswith(
+        f"model.steps_per_call: got 1, but {last} was written with 4 optimizer step(s) per "
+        "batch; continue from it with model.steps_per_call=4"
+    )
+    # The one-cycle schedule restored from the checkpoint ends at step 26, this run at 39.
+    assert refused(*longer, "model.steps_per_call=4").endswith(
+        "ckpt_path: the checkpoint's OneCycleLR spans 26 optimizer steps and this run's would "
+        "span 39; continue it to the same end (trainer.max_epochs), or use scheduler=none"
+    )
+
+    constant = train(tmp_path, *QUICK, "model.steps_per_call=4", "scheduler=none")
+    more = [*QUICK, "trainer.max_epochs=3", "model.steps_per_call=4", "scheduler=none"]
+    continued = read_metrics(
+        train(tmp_path, *more, f"ckpt_path={constant / 'checkpoints' / 'last.ckpt'}")
+    )
+    assert continued["status"] == "completed"
+    assert (continued["epochs"], continued["global_step"]) == (3, 3 * 13)

@@ -66,8 +66,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 TRAINING_STATE = ("state_dict", "optimizer_states", "loops", "epoch", "global_step")
 
 
-def check_training_checkpoint(path: str | Path, key: str) -> None:
-    """A checkpoint training can continue from; ConfigError naming `key` (and the file) if not."""
+def check_training_checkpoint(path: str | Path, key: str, steps_per_call: int = 1) -> None:
+    """A checkpoint training can continue from; ConfigError naming `key` (and the file) if not.
+
+    Its loop state counts optimizer steps and batches as the run that wrote it made them, so
+    it must be continued with the same (effective) model.steps_per_call; checkpoints that do
+    not record one come from one step per batch.
+    """
     try:
         loaded = load_checkpoint(path)
     except CheckpointError as error:
@@ -76,6 +81,13 @@ def check_training_checkpoint(path: str | Path, key: str) -> None:
     if missing:
         raise ConfigError(
             key, f"{path}: holds no training state to continue from (missing {', '.join(missing)})"
+        )
+    written = loaded.get("steps_per_call", 1)
+    if written != steps_per_call:
+        raise ConfigError(
+            "model.steps_per_call",
+            f"got {steps_per_call}, but {path} was written with {written} optimizer step(s) per "
+            f"batch; continue from it with model.steps_per_call={written}",
         )
 
 

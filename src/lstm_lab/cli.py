@@ -151,10 +151,29 @@ def _remove_empty_run_dir() -> None:
         # A refused resume leaves the run it names as it was, but for the lines in its log.
         shutil.rmtree(run_dir / ".hydra" / "resumed", ignore_errors=True)
         return
-    leftovers = [p for p in run_dir.iterdir() if p.name != ".hydra" and p.suffix != ".log"]
+    leftovers = [
+        p
+        for p in run_dir.iterdir()
+        if p.name != ".hydra" and p.suffix != ".log" and not _holds_no_records(p)
+    ]
     if not leftovers:
         logging.shutdown()  # close the log file before removing it
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _holds_no_records(path: Path) -> bool:
+    """A folder of TensorBoard event files with nothing logged in them (Lightning opens its
+    loggers before training starts, so a config refused then leaves such a folder)."""
+    if not path.is_dir():
+        return False
+    files = list(path.iterdir())
+    if not files or not all(f.is_file() and ".tfevents." in f.name for f in files):
+        return False
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    return not any(
+        event.HasField("summary") for f in files for event in EventFileLoader(str(f)).Load()
+    )
 
 
 def run_cli(app: Callable[[], object], prog: str) -> None:

@@ -111,7 +111,7 @@ def _status(run_dir: Path) -> str | None:
 def start_checkpoint(plain: dict) -> str | None:
     """The checkpoint training continues from (resume: the run's last.ckpt), checked safely."""
     from lstm_lab.checkpoints import check_training_checkpoint
-    from lstm_lab.run import checkpoint_dir
+    from lstm_lab.run import checkpoint_dir, steps_per_call
 
     if plain.get("resume"):
         last = checkpoint_dir(plain) / "last.ckpt"
@@ -121,10 +121,10 @@ def start_checkpoint(plain: dict) -> str | None:
                 f"{plain['resume']} has no {last.name} to continue from (it stopped before its "
                 "first epoch ended); start it again instead",
             )
-        check_training_checkpoint(last, "resume")
+        check_training_checkpoint(last, "resume", steps_per_call(plain))
         return str(last)
     if plain.get("ckpt_path"):
-        check_training_checkpoint(plain["ckpt_path"], "ckpt_path")
+        check_training_checkpoint(plain["ckpt_path"], "ckpt_path", steps_per_call(plain))
         return plain["ckpt_path"]
     return None
 

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
+from lstm_lab.config import ConfigError
 from lstm_lab.models.lstm import LSTMRegressor, State
 from lstm_lab.report import process_age_s
 from lstm_lab.safeguards import check_finite_loss
@@ -65,6 +66,8 @@ class LSTMModule(L.LightningModule):
         self._state: State | None = None
         self._train_loss_sum = torch.zeros(())
         self._train_loss_count = 0
+        self._run_length: dict[str, int] = {}  # the scheduler's run-length arguments
+        self._restored_schedulers: list[dict] = []  # their state in the checkpoint fit starts from
         self.best_val_loss = float("inf")
         self.time_to_first_step_s: float | None = None  # process start -> first training step
         # Buffers, so checkpoints carry the scaling needed to report in original units.
@@ -97,6 +100,23 @@ class LSTMModule(L.LightningModule):
 
     def to_original_units(self, scaled: torch.Tensor) -> torch.Tensor:
         return scaled * self.target_std + self.target_mean
+
+    def check_restored_schedule(self, scheduler: object) -> None:
+        """A run started from another run's checkpoint (ckpt_path) gets that run's scheduler
+        state back, sized for that run's length: refuse (ConfigError, before anything is
+        written) a length other than this run's, which the scheduler would fail on or cut short.
+        """
+        for state in self._restored_schedulers:
+            for arg, wanted in self._run_length.items():
+                restored = state.get(arg, wanted)
+                if restored != wanted:
+                    unit = "optimizer steps" if arg == "total_steps" else "epochs"
+                    raise ConfigError(
+                        "ckpt_path",
+                        f"the checkpoint's {type(scheduler).__name__} spans {restored} "
+                        f"{unit} and this run's would span {wanted}; continue it to the same "
+                        "end (trainer.max_epochs), or use scheduler=none",
+                    )
 
     def on_train_batch_start(self, batch, batch_idx: int) -> None:
         if self.time_to_first_step_s is None:
@@ -202,11 +222,14 @@ class LSTMModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["best_val_loss"] = self.best_val_loss
+        checkpoint["steps_per_call"] = self.steps_per_call  # how its loop state counts
         checkpoint["carried_state"] = self._state  # carry_state: a resumed run needs it too
         # a run resumed mid-epoch logs the same epoch mean as one left alone
         checkpoint["train_loss_sum"] = (self._train_loss_sum.cpu(), self._train_loss_count)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # Lightning restores these after configure_optimizers, which checks them first.
+        self._restored_schedulers = list(checkpoint.get("lr_schedulers", []))
         self.best_val_loss = checkpoint.get("best_val_loss", float("inf"))
         total, count = checkpoint.get("train_loss_sum", (torch.zeros(()), 0))
         self._train_loss_sum, self._train_loss_count = total.to(self.device), count
@@ -248,9 +271,9 @@ class LSTMModule(L.LightningModule):
             return optimizer
         interval = self.scheduler_options["interval"]
         length = self.planned_optimizer_steps() if interval == "step" else self.trainer.max_epochs
-        scheduler = self.scheduler_factory(
-            optimizer, **run_length_kwargs(self.scheduler_factory, int(length))
-        )
+        self._run_length = run_length_kwargs(self.scheduler_factory, int(length))
+        scheduler = self.scheduler_factory(optimizer, **self._run_length)
+        self.check_restored_schedule(scheduler)
         options = self.scheduler_options
         if not self.automatic_optimization:  # step_schedulers reads the monitor itself
             options = {k: v for k, v in options.items() if k != "monitor"}
