@@ -10,7 +10,8 @@ import torch
 from conftest import QUICK, cli, read_metrics, run_dirs, train
 from lstm_lab.config import validate
 from lstm_lab.data.datamodule import BatchGroups, TensorBatches
-from lstm_lab.run import build_datamodule, build_module, build_trainer, steps_per_call
+from lstm_lab.run import build_datamodule, build_module, build_trainer
+from lstm_lab.strategies import steps_per_call
 from lstm_lab.train import build_series
 
 # The lr probe wraps optimizer.step after the scheduler has wrapped it, which torch remarks on.
@@ -172,10 +173,7 @@ def test_a_new_run_from_a_checkpoint_continues_its_steps_or_is_refused(tmp_path)
         "span 39; continue it to the same end (trainer.max_epochs), or use scheduler=none"
     )
 
-    constant = train(tmp_path, *QUICK, "model.steps_per_call=4", "scheduler=none")
-    more = [*QUICK, "trainer.max_epochs=3", "model.steps_per_call=4", "scheduler=none"]
-    continued = read_metrics(
-        train(tmp_path, *more, f"ckpt_path={constant / 'checkpoints' / 'last.ckpt'}")
-    )
+    # Without a schedule the new run continues at the checkpoint's learning rate.
+    continued = read_metrics(train(tmp_path, *longer, "model.steps_per_call=4", "scheduler=none"))
     assert continued["status"] == "completed"
     assert (continued["epochs"], continued["global_step"]) == (3, 3 * 13)

@@ -22,6 +22,7 @@ from lstm_lab.models.lstm import LSTMRegressor
 from lstm_lab.models.module import LSTMModule, run_length_kwargs
 from lstm_lab.models.stateful import StatefulLSTMModule
 from lstm_lab.report import hparams_of, print_summary, run_info, write_json
+from lstm_lab.rundirs import checkpoint_dir
 from lstm_lab.safeguards import (
     CheckpointOnInterrupt,
     ExactResume,
@@ -29,7 +30,7 @@ from lstm_lab.safeguards import (
     StopOnNonFiniteLoss,
     ctrl_c_stops_after_batch,
 )
-from lstm_lab.strategies import one_process
+from lstm_lab.strategies import steps_per_call
 
 # Lightning loads checkpoints (fit's ckpt_path, test's "best") with torch's safe unpickler only.
 WEIGHTS_ONLY = True
@@ -73,25 +74,6 @@ def build_module(plain: dict, cfg: DictConfig, n_features: int, scaler) -> LSTMM
     )
 
 
-# Trainer settings that need Lightning's automatic optimization (one optimizer step per batch).
-AUTOMATIC_ONLY = {
-    "gradient_clip_val": lambda v: v not in (None, 0),
-    "accumulate_grad_batches": lambda v: v not in (None, 1),
-    "precision": lambda v: str(v) in ("16", "16-mixed"),  # loss scaling
-}
-
-
-def steps_per_call(plain: dict) -> int:
-    """model.steps_per_call where it applies, else 1: window mode in one process, without
-    gradient clipping, accumulation or float16 loss scaling (Lightning does those per batch)."""
-    model, trainer = plain["model"], plain["trainer"]
-    if mode_of(plain) != "window" or not one_process(trainer):
-        return 1
-    if any(key in trainer and test(trainer[key]) for key, test in AUTOMATIC_ONLY.items()):
-        return 1
-    return model.get("steps_per_call", 1)
-
-
 def mode_of(plain: dict) -> str:
     """How the data is fed: independent windows, or contiguous streams with carried state."""
     return "stateful" if plain["model"]["stateful"] else "window"
@@ -127,12 +109,6 @@ def _try_factories(optimizer, scheduler) -> None:
             scheduler(built, **run_length_kwargs(scheduler, 1))
     except (TypeError, ValueError) as error:
         raise ConfigError("scheduler", str(error)) from None
-
-
-def checkpoint_dir(plain: dict) -> Path:
-    """Where the run's checkpoints go: the checkpoint callback's dirpath, else <run>/checkpoints."""
-    node = (plain.get("callbacks") or {}).get("model_checkpoint") or {}
-    return Path(node.get("dirpath") or Path(plain["paths"]["run_dir"]) / "checkpoints")
 
 
 def build_trainer(cfg: DictConfig, plain: dict, **overrides: Any) -> L.Trainer:

@@ -64,3 +64,9 @@ def register() -> None:
     ):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn, use_cache=True)
+
+
+def checkpoint_dir(plain: dict) -> Path:
+    """Where the run's checkpoints go: the checkpoint callback's dirpath, else <run>/checkpoints."""
+    node = (plain.get("callbacks") or {}).get("model_checkpoint") or {}
+    return Path(node.get("dirpath") or Path(plain["paths"]["run_dir"]) / "checkpoints")

@@ -7,6 +7,9 @@ hyperparameters than its rank 0, or fight over the run directories. `ddp_spawn` 
 `ddp_fork`) start their processes from inside the job instead, so they work in a sweep. On a
 SLURM cluster (`launcher=submitit_slurm`) SLURM starts one task per device and Lightning joins
 them, re-running nothing, so `ddp` is right there.
+
+It also decides where `model.steps_per_call` applies: only in one process, where the module
+may step the optimizer itself without Lightning seeing each step.
 """
 
 from __future__ import annotations
@@ -75,3 +78,22 @@ def check_strategy(plain: dict, multirun: bool, launcher: str | None = None) -> 
             f"got {strategy!r} with devices={trainer.get('devices')}; in a sweep (-m) it would "
             "re-run the whole command line for each extra process; use trainer.strategy=ddp_spawn",
         )
+
+
+# Trainer settings that need Lightning's automatic optimization (one optimizer step per batch).
+AUTOMATIC_ONLY = {
+    "gradient_clip_val": lambda v: v not in (None, 0),
+    "accumulate_grad_batches": lambda v: v not in (None, 1),
+    "precision": lambda v: str(v) in ("16", "16-mixed"),  # loss scaling
+}
+
+
+def steps_per_call(plain: dict) -> int:
+    """model.steps_per_call where it applies, else 1: window mode in one process, without
+    gradient clipping, accumulation or float16 loss scaling (Lightning does those per batch)."""
+    model, trainer = plain["model"], plain["trainer"]
+    if model["stateful"] or not one_process(trainer):
+        return 1
+    if any(key in trainer and test(trainer[key]) for key, test in AUTOMATIC_ONLY.items()):
+        return 1
+    return model.get("steps_per_call", 1)

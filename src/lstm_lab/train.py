@@ -111,7 +111,8 @@ def _status(run_dir: Path) -> str | None:
 def start_checkpoint(plain: dict) -> str | None:
     """The checkpoint training continues from (resume: the run's last.ckpt), checked safely."""
     from lstm_lab.checkpoints import check_training_checkpoint
-    from lstm_lab.run import checkpoint_dir, steps_per_call
+    from lstm_lab.rundirs import checkpoint_dir
+    from lstm_lab.strategies import steps_per_call
 
     if plain.get("resume"):
         last = checkpoint_dir(plain) / "last.ckpt"
