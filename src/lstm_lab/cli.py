@@ -190,31 +190,8 @@ def run_cli(app: Callable[[], object], prog: str) -> None:
     # Make Hydra re-raise instead of printing its own multi-line report, so it arrives here.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
-        try:
-            app()
-        except USER_ERRORS as error:
-            if verbose:
-                raise
-            fail(error, prog)
-    except SystemExit as stop:
-        exit_without_teardown(stop.code)
-    exit_without_teardown(0)
-
-
-def exit_without_teardown(code: int | str | None) -> NoReturn:
-    """Exit as `sys.exit(code)` would, but without dismantling the interpreter's 3,000-odd
-    modules one by one, which takes about a second once torch and Lightning are loaded.
-
-    Everything that must happen at exit still does: the exit handlers run (log files,
-    Lightning and TensorBoard writers, joblib's worker pool, multiprocessing), then stdout
-    and stderr are flushed. Only the interpreter's own teardown is skipped.
-    """
-    if code is not None and not isinstance(code, int):
-        print(code, file=sys.stderr)
-        code = 1
-    import atexit
-
-    atexit._run_exitfuncs()  # CPython's own exit handlers, in the order Python would run them
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code or 0)
+        app()
+    except USER_ERRORS as error:
+        if verbose:
+            raise
+        fail(error, prog)
