@@ -31,9 +31,7 @@ def plot_prediction(
     ax.legend(loc="upper right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
+    save_figure(fig, path)
     return fig
 
 
@@ -56,7 +54,7 @@ def plot_rollout(true: np.ndarray, pred: np.ndarray, title: str, path: Path | No
     ax.legend(loc="upper right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     return fig
 
 
@@ -74,11 +72,12 @@ def plot_error_vs_horizon(mse_by_step: dict[str, np.ndarray], title: str, path: 
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")  # off the curves
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     return fig
 
 
-def _save(fig, path: Path | None) -> None:
+def save_figure(fig, path: Path | None) -> None:
+    """Write the figure as PNG when a path is given, creating its folder."""
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path)

@@ -6,7 +6,7 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from lstm_lab.evaluation.plots import plt  # the Agg backend is chosen there
+from lstm_lab.evaluation.plots import plt, save_figure  # the Agg backend is chosen there
 
 
 def _finite(value) -> bool:
@@ -38,12 +38,9 @@ def plot_val_curves(runs, path: Path) -> None:
         ax.set_yscale("log")
         ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     else:
-        ax.text(0.5, 0.5, "no val/loss curves", ha="center", va="center", transform=ax.transAxes)
+        _say_empty(ax, "no val/loss curves")
     ax.set(title="val/loss per epoch (scaled units)", xlabel="epoch", ylabel="val/loss")
-    ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _finish(fig, ax, path)
 
 
 def plot_test_mse_vs_hidden(runs, path: Path, with_mode: bool = False) -> None:
@@ -74,9 +71,19 @@ def plot_test_mse_vs_hidden(runs, path: Path, with_mode: bool = False) -> None:
         ax.set_yscale("log")
         ax.legend()
     else:
-        ax.text(0.5, 0.5, "no completed runs", ha="center", va="center", transform=ax.transAxes)
+        _say_empty(ax, "no completed runs")
     ax.set(title="Test MSE (original units) vs hidden size", xlabel="hidden size", ylabel="MSE")
+    _finish(fig, ax, path)
+
+
+def _say_empty(ax, text: str) -> None:
+    """A figure with nothing to draw says so in its middle."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
+
+
+def _finish(fig, ax, path: Path) -> None:
+    """Grid, layout, PNG, and the figure closed (a sweep report makes several)."""
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
