@@ -47,11 +47,15 @@ def reruns_command_line(trainer: dict) -> bool:
         return False
     if strategy.startswith(("ddp", "fsdp", "deepspeed")):
         return True
+    return strategy == "auto" and _several_devices(trainer)
+
+
+def _several_devices(trainer: dict) -> bool:
+    """Whether the trainer config may ask for more than one device or node."""
     accelerator = trainer.get("accelerator", "auto")
-    several = _several(trainer.get("devices", "auto"), accelerator) or _several(
+    return _several(trainer.get("devices", "auto"), accelerator) or _several(
         trainer.get("num_nodes", 1), accelerator
     )
-    return strategy == "auto" and several
 
 
 def one_process(trainer: dict) -> bool:
@@ -59,11 +63,7 @@ def one_process(trainer: dict) -> bool:
     strategy = trainer.get("strategy", "auto")
     if strategy == "single_device":
         return True
-    accelerator = trainer.get("accelerator", "auto")
-    several = _several(trainer.get("devices", "auto"), accelerator) or _several(
-        trainer.get("num_nodes", 1), accelerator
-    )
-    return strategy == "auto" and not several
+    return strategy == "auto" and not _several_devices(trainer)
 
 
 def check_strategy(plain: dict, multirun: bool, launcher: str | None = None) -> None:

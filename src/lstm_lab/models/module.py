@@ -66,7 +66,6 @@ class LSTMModule(L.LightningModule):
         self._state: State | None = None
         self._train_loss_sum = torch.zeros(())
         self._train_loss_count = 0
-        self._run_length: dict[str, int] = {}  # the scheduler's run-length arguments
         self._restored_schedulers: list[dict] = []  # their state in the checkpoint fit starts from
         self.best_val_loss = float("inf")
         self.time_to_first_step_s: float | None = None  # process start -> first training step
@@ -101,13 +100,14 @@ class LSTMModule(L.LightningModule):
     def to_original_units(self, scaled: torch.Tensor) -> torch.Tensor:
         return scaled * self.target_std + self.target_mean
 
-    def check_restored_schedule(self, scheduler: object) -> None:
+    def check_restored_schedule(self, scheduler: object, run_length: dict[str, int]) -> None:
         """A run started from another run's checkpoint (ckpt_path) gets that run's scheduler
         state back, sized for that run's length: refuse (ConfigError, before anything is
-        written) a length other than this run's, which the scheduler would fail on or cut short.
+        written) a length other than this run's (`run_length`: the scheduler's run-length
+        arguments), which the scheduler would fail on or cut short.
         """
         for state in self._restored_schedulers:
-            for arg, wanted in self._run_length.items():
+            for arg, wanted in run_length.items():
                 restored = state.get(arg, wanted)
                 if restored != wanted:
                     unit = "optimizer steps" if arg == "total_steps" else "epochs"
@@ -271,9 +271,9 @@ class LSTMModule(L.LightningModule):
             return optimizer
         interval = self.scheduler_options["interval"]
         length = self.planned_optimizer_steps() if interval == "step" else self.trainer.max_epochs
-        self._run_length = run_length_kwargs(self.scheduler_factory, int(length))
-        scheduler = self.scheduler_factory(optimizer, **self._run_length)
-        self.check_restored_schedule(scheduler)
+        run_length = run_length_kwargs(self.scheduler_factory, int(length))
+        scheduler = self.scheduler_factory(optimizer, **run_length)
+        self.check_restored_schedule(scheduler, run_length)
         options = self.scheduler_options
         if not self.automatic_optimization:  # step_schedulers reads the monitor itself
             options = {k: v for k, v in options.items() if k != "monitor"}
