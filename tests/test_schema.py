@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import functools
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,11 @@ from lstm_lab.config import ConfigError, validate, validate_tool
 from lstm_lab.keyspec import (
     Open,
     as_node,
+    at_least,
+    check_sections,
     describe_keys,
     is_section,
+    key,
     specs,
     split_optional,
     valid_text,
@@ -166,3 +170,42 @@ def test_the_readme_tables_name_only_existing_keys():
     assert csv_rows
     for name in csv_rows:
         assert name in known, f"README names {name}"
+
+
+@dataclass
+class Known:
+    _target_: str = key("pkg.Known", "a known class", valid="a dotted import path")
+    size: int = key(1, "its size", at_least(1))
+
+
+@dataclass
+class AnyClass(Open):
+    _target_: str = key(doc="any other class", valid="a dotted import path")
+
+
+@dataclass
+class Entry(Open):
+    every: int = key(doc="an interval", check=at_least(1))
+
+
+TOY = {"m": Known | AnyClass, "log.*": Entry}
+
+
+@pytest.mark.parametrize(
+    "plain,error",
+    [
+        ({"m": {"_target_": "pkg.Known", "size": 2}, "log": {"tb": {"every": 1, "x": 0}}}, None),
+        ({"m": {"_target_": "user.Net", "width": 3}}, None),  # any other class, its own keys
+        ({"m": {"size": 0}}, "m.size: got 0; must be an integer >= 1"),  # saved before _target_
+        ({"m": {"_target_": "pkg.Known", "width": 3}}, "m.width: unknown key"),
+        ({"log": {"tb": {"every": 1}, "csv": {"every": 0}}}, "log.csv.every: got 0; must be"),
+    ],
+)
+def test_sections_chosen_by_target_and_mappings_of_sections(plain, error):
+    """The room the schema leaves: a model section keyed by `_target_` with a catch-all for
+    user classes, and a check on every entry of a mapping (`logger.*.log_every_n_steps`)."""
+    if error is None:
+        check_sections(plain, TOY)
+    else:
+        with pytest.raises(ConfigError, match=re.escape(error)):
+            check_sections(plain, TOY)

@@ -15,7 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from lstm_lab import schema
-from lstm_lab.keyspec import ConfigError, check_section, unknown_key_message
+from lstm_lab.keyspec import ConfigError, check_sections, unknown_key_message
 
 __all__ = [
     "ConfigError",
@@ -48,10 +48,7 @@ def validate(cfg: DictConfig | Mapping) -> dict:
     """Check every key against the schema; return the config as a plain, resolved dict.
     Raises ConfigError."""
     plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
-    for prefix, section in schema.SECTIONS.items():
-        node = plain.get(prefix) if prefix else plain
-        if isinstance(node, Mapping):
-            check_section(prefix, node, section)
+    check_sections(plain, schema.SECTIONS)
 
     series = plain["data"]["series"]
     if "t_end" in series and series["t_end"] <= series["t_start"]:
@@ -118,8 +115,5 @@ def validate_tool(cfg: DictConfig, command: str | None = None) -> dict:
     `evaluation` is checked with the run's config."""
     plain = OmegaConf.to_container(cfg, resolve=True)
     for name in [command] if command else ["eval", "predict"]:
-        for prefix, section in schema.COMMAND_SECTIONS[name].items():
-            node = plain.get(prefix) if prefix else plain
-            if isinstance(node, Mapping):
-                check_section(prefix, node, section)
+        check_sections(plain, schema.COMMAND_SECTIONS[name])
     return plain

@@ -167,7 +167,10 @@ def check_value(name: str, field: dataclasses.Field, kind: Any, value: Any) -> N
     if value is None:
         ok = optional
     else:
-        ok = _matches(base, value) and (check is None or check.test(value))
+        try:
+            ok = _matches(base, value) and (check is None or check.test(value))
+        except TypeError:  # a check comparing a value of another type (int | str keys)
+            ok = False
     if not ok:
         raise ConfigError(name, f"got {value!r}; must be {valid_text(field, kind)}")
     if value is None:
@@ -184,13 +187,14 @@ def check_value(name: str, field: dataclasses.Field, kind: Any, value: Any) -> N
 
 
 def pick(prefix: str, node: Mapping, kind: Any) -> type:
-    """The section class for this node: itself, or the variant its `_target_` names (a variant
-    without a `_target_` default takes any other target)."""
+    """The section class for this node: itself, or the variant its `_target_` names. A variant
+    without a `_target_` default takes any other target; a node without `_target_` (a run saved
+    before its section had variants) is the first variant's."""
     choices = variants(kind)
     if not choices:
         return kind
     by_target = {getattr(c, "_target_", None): c for c in choices}
-    target = node.get("_target_")
+    target = node.get("_target_", getattr(choices[0], "_target_", None))
     if target in by_target:
         return by_target[target]
     if None in by_target:
@@ -209,6 +213,25 @@ def check_section(prefix: str, node: Mapping, kind: Any) -> None:
                 continue
             raise ConfigError(full, unknown_key_message(name, fields))
         check_value(full, *fields[name], value)
+
+
+def check_sections(plain: Mapping, sections: Mapping[str, Any]) -> None:
+    """Each section of a config that is present: `sections` maps a dotted prefix ("": the top
+    level; "logger.*": every entry of the logger mapping) to its section class."""
+    for prefix, section in sections.items():
+        for path, found in _nodes_at(plain, prefix.split(".") if prefix else [], ""):
+            check_section(path, found, section)
+
+
+def _nodes_at(node: Any, parts: list[str], path: str):
+    if not isinstance(node, Mapping):
+        return
+    if not parts:
+        yield path, node
+        return
+    head, rest = parts[0], parts[1:]
+    for name in node if head == "*" else [head] if head in node else []:
+        yield from _nodes_at(node[name], rest, f"{path}.{name}" if path else str(name))
 
 
 def describe_keys(prefix: str, kind: Any) -> list[tuple[str, str, str, str]]:

@@ -1,26 +1,36 @@
 """Every config key stated once: its name, default, type, range and one-line doc.
 
-Hydra's defaults for the groups below come from here (registered in its ConfigStore, see
-`register`), and so do the checks (`lstm_lab.config.validate`), the error messages and the key
-list of `lstm-train --help`. configs/ holds only the choices on top: other options of these
-groups (data/sine_noisy.yaml), experiments, and the open `_target_` groups (optimizer,
-scheduler, trainer, logger, callbacks), whose keys are their class's keyword arguments.
+Hydra's defaults for the `data`, `model` and `evaluation` options and the commands' top-level
+keys come from here (`register` puts them in its ConfigStore), and so do the checks
+(`lstm_lab.config.validate`), their one-line errors, and the key list of `lstm-train --help`.
+configs/ holds only what sits on top: other options (data/sine_noisy.yaml), experiments, and
+the open `_target_` groups (optimizer, scheduler, trainer, logger, callbacks), whose keys are
+their class's keyword arguments. The nodes given to Hydra are untyped on purpose: a bad value
+reaches our message ("model.hidden_size: got 'abc'; must be an integer >= 1"), not OmegaConf's.
 
-Adding a key is one edit: a field in its section's dataclass below, e.g. in `LSTM`
+Adding a key is one edit here: a field in its section's dataclass, in the order it should
+appear in the config. The annotation is the type (`| None`: null allowed, `null=` says what it
+means), the check the range (`at_least`, `above`, `between`, `one_of`, or any
+`Check(test, says)`), and the error line is built from both; `valid=` rewords it:
 
-    bidirectional: bool = key(False, "read each window both ways")
-    hidden_size: int = key(32, "units in the hidden state", at_least(1))
-    threads: int | None = key(None, "torch threads", at_least(1), null="for torch's default")
-    transform: str = key("none", "what the model sees", one_of("none", "diff"))
+    transform: str = key("none", "what the model sees", one_of("none", "diff", "window_relative"))
+    window: int = key(10, "input steps per window", at_least(1))
+    batch_size: int | None = key(16, "windows per batch", at_least(1), null="for the whole split")
+    auto = Check(lambda v: v == "auto" or v >= 1, "")  # keyspec.Check: any test
+    threads: int | str | None = key(None, "torch threads", auto, valid="an integer >= 1 or auto")
 
-The annotation is the type (`| None`: null allowed; `null=` says what null means); the check
-(`at_least`, `above`, `between`, `one_of`) is the range; the error line is built from both
-("model.hidden_size: got 0; must be an integer >= 1"), `valid=` rewords it. The key then appears
-in the composed config with its default, is checked and refused with that line, and is listed
-by `lstm-train --help`. A key of an open group (e.g. `logger.*.log_every_n_steps`) goes in that
-group's YAML option; only a range check for it goes here, in its `Open` section. A new model
-or series source: a dataclass with a `_target_` default, added to the union its section is typed
-with (`series: SineSeries | CsvSeries`) and, to be an option, to `OPTIONS`.
+The key then has its default in the composed config, is refused in one line naming it when
+bad, is listed by --help, and tests/test_schema.py covers it. Other cases:
+- A key of an open group (e.g. `logger.*.log_every_n_steps`): its default goes in the group's
+  YAML option(s); its range check here, as a field without default in an `Open` section listed
+  in SECTIONS under its prefix ("logger.*": every entry of the logger mapping).
+- Sections chosen by `_target_` (series sources, and the model once it has `_target_`): one
+  dataclass per target, with its `_target_` default, joined in the union the parent field or
+  SECTIONS entry is typed with (`series: SineSeries | CsvSeries`; `"model": LSTM | GRU`); a
+  node without `_target_` (an older run's) is the first variant's, and an `Open` variant with no
+  `_target_` default takes any other class with its own keyword arguments. To make it a
+  group option (`model=gru`), add an instance to OPTIONS.
+- Rules that tie keys together (t_end > t_start, split fractions) stay in lstm_lab.config.
 
 Imports neither torch nor Lightning: `--help`, `--cfg job` and config errors stay fast.
 """
