@@ -6,7 +6,7 @@ annotation is the type (`int | None`: null allowed). A field typed with another 
 closed sub-section, `list[Dataclass]` a list of them, and a union of dataclasses a section whose
 keys depend on its `_target_` (each class's `_target_` default names it). A subclass of `Open`
 is a section with free keys (a `_target_`'s keyword arguments): only the fields it names are
-checked. Imports only the standard library and omegaconf, so config errors stay fast.
+checked. Imports only the standard library, so config errors stay fast.
 """
 
 from __future__ import annotations
@@ -117,6 +117,7 @@ def variants(kind: Any) -> list[type]:
 
 
 TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+PLURALS = {int: "integers", float: "numbers", bool: "true/false values", str: "strings"}
 
 
 def valid_text(field: dataclasses.Field, kind: Any) -> str:
@@ -132,8 +133,10 @@ def valid_text(field: dataclasses.Field, kind: Any) -> str:
             text = "a mapping"
         elif typing.get_origin(base) is list:
             (item,) = typing.get_args(base)
-            names = ", ".join(f.name for f in dataclasses.fields(item)) if is_section(item) else ""
-            text = f"a list of {{{names}}}" if names else f"a list of {TYPE_WORDS[item]}s"
+            if is_section(item):
+                text = "a list of {" + ", ".join(f.name for f in dataclasses.fields(item)) + "}"
+            else:
+                text = f"a list of {PLURALS.get(item, 'values')}"
         else:
             text = TYPE_WORDS.get(base, "a value") + (f" {check.says}" if check else "")
     if optional and meta.get("null") is not None:
