@@ -12,6 +12,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from lstm_lab import CONFIG_DIR
+from lstm_lab.schema import register
+
+register()  # the groups whose defaults src/lstm_lab/schema.py states, for compose()
 
 BIN = Path(sys.executable).parent
 # Small, fast settings for end-to-end runs: fewer points, two short epochs.

@@ -1,159 +1,33 @@
-"""The config schema: every user-facing key with its type and valid range, checked in one pass.
+"""Checking a composed config against the schema (src/lstm_lab/schema.py), in one pass.
 
-Hydra's struct mode already refuses keys the YAML files do not define; this module adds the
-types and ranges, and refuses keys smuggled in with `+key=...` in the groups it owns. It imports
-neither torch nor Lightning, so a bad config is answered in about a second.
+Hydra's struct mode already refuses keys the defaults do not define; this module adds the
+types and ranges stated in the schema, refuses keys smuggled in with `+key=...` into its closed
+sections, and checks the rules that tie keys together. It imports neither torch nor Lightning,
+so a bad config is answered in about a second.
 """
 
 from __future__ import annotations
 
-import difflib
 import importlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from lstm_lab import schema
+from lstm_lab.keyspec import ConfigError, check_sections, unknown_key_message
 
-class ConfigError(ValueError):
-    """A bad config value: `key` is the dotted path, the message says what would be valid."""
+__all__ = [
+    "ConfigError",
+    "check_evaluation",
+    "check_target",
+    "check_targets",
+    "unknown_key_message",
+    "validate",
+    "validate_tool",
+]
 
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}")
-        self.key = key
-
-
-@dataclass(frozen=True)
-class Rule:
-    kind: type | tuple[type, ...]
-    valid: str  # what a valid value is, for the message: "an integer >= 1"
-    check: Callable[[Any], bool] = lambda v: True
-    optional: bool = False  # null allowed
-
-
-def _int(valid: str = "an integer", check=lambda v: True, optional: bool = False) -> Rule:
-    return Rule(int, valid, check, optional)
-
-
-def _num(valid: str = "a number", check=lambda v: True) -> Rule:
-    return Rule(float, valid, check)
-
-
-POSITIVE_INT = _int("an integer >= 1", lambda v: v >= 1)
-NON_NEGATIVE = _num("a number >= 0", lambda v: v >= 0)
-FRACTION = _num("a number in [0, 1]", lambda v: 0 <= v <= 1)
-
-# Sections whose every key is listed here; an extra key in them is an error.
-CLOSED_SECTIONS: dict[str, dict[str, Rule]] = {
-    "model": {
-        "hidden_size": POSITIVE_INT,
-        "num_layers": POSITIVE_INT,
-        "dropout": _num("a number in [0, 1)", lambda v: 0 <= v < 1),
-        "carry_state": Rule(bool, "true or false"),
-        "stateful": Rule(bool, "true or false"),
-        "bptt": POSITIVE_INT,
-        "streams": POSITIVE_INT,
-        "steps_per_call": POSITIVE_INT,
-    },
-    "data": {
-        "_target_": Rule(str, "a dotted import path"),
-        "series": Rule(dict, "a mapping"),
-        "window": POSITIVE_INT,
-        "horizon": POSITIVE_INT,
-        "split": Rule(dict, "a mapping of train and val fractions"),
-        "batch_size": _int("an integer >= 1, or null for the whole split", lambda v: v >= 1, True),
-        "eval_batch_size": POSITIVE_INT,
-        "shuffle": Rule(bool, "true or false"),
-    },
-    "data.split": {"train": FRACTION, "val": FRACTION},
-    "evaluation": {
-        "rollout_steps": _int(
-            "an integer >= 0 (0: no rollout), or null for the whole test split",
-            lambda v: v >= 0,
-            True,
-        ),
-        "period": _int(
-            "an integer >= 1, or null to estimate it from the training split",
-            lambda v: v >= 1,
-            True,
-        ),
-        "max_origins": POSITIVE_INT,
-    },
-}
-
-# Keys of open sections (free-form `_target_` nodes) that still have to make sense.
-KEYS: dict[str, Rule] = {
-    "seed": _int(),
-    "threads": _int("an integer >= 1, or null for torch's default", lambda v: v >= 1, True),
-    "trainer.max_epochs": POSITIVE_INT,
-    "optimizer.lr": _num("a number > 0", lambda v: v > 0),
-    "optimizer.weight_decay": NON_NEGATIVE,
-    "resume": Rule(str, "a run directory (outputs/runs/<run>), or null", optional=True),
-    "ckpt_path": Rule(str, "a .ckpt file, or null", optional=True),
-}
-
-# Series sources, by their `_target_`, with the keys each takes.
-SERIES: dict[str, dict[str, Rule]] = {
-    "lstm_lab.data.series.sine_series": {
-        "n_points": _int("an integer >= 2", lambda v: v >= 2),
-        "t_start": _num(),
-        "t_end": _num(),
-        "waves": Rule(list, "a list of {frequency, amplitude, phase}"),
-        "noise": NON_NEGATIVE,
-        "seed": _int(),
-    },
-    "lstm_lab.data.csv_file.csv_series": {
-        "path": Rule(str, "the path of a CSV file"),
-        "target": Rule(str, "a column name"),
-        "features": Rule(
-            list, "a list of column names", lambda v: all(isinstance(c, str) for c in v)
-        ),
-        "time": Rule(str, "a column name, or null", optional=True),
-        "missing": Rule(
-            str, "one of fail, drop, interpolate", lambda v: v in ("fail", "drop", "interpolate")
-        ),
-    },
-}
-WAVE: dict[str, Rule] = {"frequency": _num(), "amplitude": _num(), "phase": _num()}
-
-
-def _matches(rule: Rule, value: Any) -> bool:
-    if value is None:
-        return rule.optional
-    kinds = rule.kind if isinstance(rule.kind, tuple) else (rule.kind,)
-    if isinstance(value, bool) and bool not in kinds:
-        return False  # True is an int to Python, never to a user
-    if float in kinds and isinstance(value, int):
-        return True
-    return isinstance(value, kinds)
-
-
-def _check(key: str, rule: Rule, value: Any) -> None:
-    if not _matches(rule, value) or (value is not None and not rule.check(value)):
-        raise ConfigError(key, f"got {value!r}; must be {rule.valid}")
-
-
-def _check_closed(prefix: str, node: Mapping, rules: Mapping[str, Rule]) -> None:
-    for key, value in node.items():
-        full = f"{prefix}.{key}"
-        if key not in rules:
-            raise ConfigError(full, unknown_key_message(key, rules))
-        _check(full, rules[key], value)
-
-
-def unknown_key_message(key: str, known: Any) -> str:
-    close = difflib.get_close_matches(str(key), [str(k) for k in known], n=1)
-    return "unknown key" + (f" (did you mean '{close[0]}'?)" if close else "")
-
-
-def _get(cfg: Mapping, dotted: str) -> tuple[bool, Any]:
-    node: Any = cfg
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return False, None
-        node = node[part]
-    return True, node
+schema.register()  # the groups' defaults, for whoever composes a config after importing this
 
 
 def check_target(key: str, node: Any) -> None:
@@ -171,30 +45,12 @@ def check_target(key: str, node: Any) -> None:
 
 
 def validate(cfg: DictConfig | Mapping) -> dict:
-    """Check every rule; return the config as a plain, resolved dict. Raises ConfigError."""
+    """Check every key against the schema; return the config as a plain, resolved dict.
+    Raises ConfigError."""
     plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
-    for section, rules in CLOSED_SECTIONS.items():
-        present, node = _get(plain, section)
-        if present:
-            _check_closed(section, node, rules)
-    for key, rule in KEYS.items():
-        present, value = _get(plain, key)
-        if present:
-            _check(key, rule, value)
+    check_sections(plain, schema.SECTIONS)
 
     series = plain["data"]["series"]
-    target = series.get("_target_")
-    if target not in SERIES:
-        raise ConfigError("data.series._target_", f"got {target!r}; one of {sorted(SERIES)}")
-    _check_closed(
-        "data.series", {k: v for k, v in series.items() if k != "_target_"}, SERIES[target]
-    )
-    for i, wave in enumerate(series.get("waves", [])):
-        if not isinstance(wave, Mapping):
-            raise ConfigError(
-                f"data.series.waves[{i}]", "must be a mapping of frequency/amplitude/phase"
-            )
-        _check_closed(f"data.series.waves[{i}]", wave, WAVE)
     if "t_end" in series and series["t_end"] <= series["t_start"]:
         raise ConfigError("data.series.t_end", f"got {series['t_end']}; must be > t_start")
 
@@ -254,23 +110,10 @@ def check_evaluation(plain: dict, n_points: int, n_features: int) -> None:
         )
 
 
-# Keys of the commands that use a trained run (lstm-eval, lstm-predict).
-TOOL_KEYS: dict[str, Rule] = {
-    "run_dir": Rule(str, "a run directory made by lstm-train", optional=True),
-    "ckpt_path": Rule(str, "a checkpoint file", optional=True),
-    "threads": KEYS["threads"],
-    "steps": POSITIVE_INT,
-    "input": Rule(str, "a .csv or .npy file", optional=True),
-    "output": Rule(str, "the path of a .csv file to write", optional=True),
-}
-
-
-def validate_tool(cfg: DictConfig) -> dict:
-    """The command's own keys, checked; `evaluation` is checked with the run's config."""
+def validate_tool(cfg: DictConfig, command: str | None = None) -> dict:
+    """lstm-eval's or lstm-predict's own keys (both when `command` is None), checked;
+    `evaluation` is checked with the run's config."""
     plain = OmegaConf.to_container(cfg, resolve=True)
-    for key, value in plain.items():
-        if key in TOOL_KEYS:
-            _check(key, TOOL_KEYS[key], value)
-    if "evaluation" in plain:
-        _check_closed("evaluation", plain["evaluation"], CLOSED_SECTIONS["evaluation"])
+    for name in [command] if command else ["eval", "predict"]:
+        check_sections(plain, schema.COMMAND_SECTIONS[name])
     return plain

@@ -1,0 +1,321 @@
+"""Every config key stated once: its name, default, type, range and one-line doc.
+
+Hydra's defaults for the `data`, `model` and `evaluation` options and the commands' top-level
+keys come from here (`register` puts them in its ConfigStore), and so do the checks
+(`lstm_lab.config.validate`), their one-line errors, and the key list of `lstm-train --help`.
+configs/ holds only what sits on top: other options (data/sine_noisy.yaml), experiments, and
+the open `_target_` groups (optimizer, scheduler, trainer, logger, callbacks), whose keys are
+their class's keyword arguments. The nodes given to Hydra are untyped on purpose: a bad value
+reaches our message ("model.hidden_size: got 'abc'; must be an integer >= 1"), not OmegaConf's.
+
+Adding a key is one edit here: a field in its section's dataclass, in the order it should
+appear in the config. The annotation is the type (`| None`: null allowed, `null=` says what it
+means), the check the range (`at_least`, `above`, `between`, `one_of`, or any
+`Check(test, says)`), and the error line is built from both; `valid=` rewords it:
+
+    transform: str = key("none", "what the model sees", one_of("none", "diff", "window_relative"))
+    window: int = key(10, "input steps per window", at_least(1))
+    batch_size: int | None = key(16, "windows per batch", at_least(1), null="for the whole split")
+    auto = Check(lambda v: v == "auto" or v >= 1, "")  # keyspec.Check: any test
+    threads: int | str | None = key(None, "torch threads", auto, valid="an integer >= 1 or auto")
+
+The key then has its default in the composed config, is refused in one line naming it when
+bad, is listed by --help, and tests/test_schema.py covers it. Other cases:
+- A key of an open group (e.g. `logger.*.log_every_n_steps`): its default goes in the group's
+  YAML option(s); its range check here, as a field without default in an `Open` section listed
+  in SECTIONS under its prefix ("logger.*": every entry of the logger mapping).
+- Sections chosen by `_target_` (series sources, and the model once it has `_target_`): one
+  dataclass per target, with its `_target_` default, joined in the union the parent field or
+  SECTIONS entry is typed with (`series: SineSeries | CsvSeries`; `"model": LSTM | GRU`); a
+  node without `_target_` (an older run's) is the first variant's, and an `Open` variant with no
+  `_target_` default takes any other class with its own keyword arguments. To make it a
+  group option (`model=gru`), add an instance to OPTIONS.
+- Rules that tie keys together (t_end > t_start, split fractions) stay in lstm_lab.config.
+
+Imports neither torch nor Lightning: `--help`, `--cfg job` and config errors stay fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, OmegaConf
+
+from lstm_lab.keyspec import (
+    Open,
+    above,
+    as_node,
+    at_least,
+    between,
+    describe_keys,
+    key,
+    one_of,
+)
+
+DOTTED = "a dotted import path"
+
+
+@dataclass
+class TrainKeys(Open):
+    """lstm-train's own keys, at the top of its config (the groups sit beside them)."""
+
+    task_name: str = key("train", "the command's name")
+    seed: int = key(42, "seeds torch, numpy and Python (weights, shuffling, dropout)")
+    threads: int | None = key(
+        None, "torch threads for this run", at_least(1), null="for torch's default"
+    )
+    resume: str | None = key(
+        None,
+        "continue a stopped run in its own directory, with its saved config",
+        valid="a run directory (outputs/runs/<run>)",
+        null="",
+    )
+    ckpt_path: str | None = key(
+        None,
+        "start a new run from a checkpoint's weights and training state",
+        valid="a .ckpt file",
+        null="",
+    )
+
+
+@dataclass
+class LSTM:
+    """LSTMRegressor: nn.LSTM(batch_first=True) + an nn.Linear head to data.horizon outputs;
+    the input size follows from the data. Stateful mode (truncated BPTT) replaces windows: the
+    train split is cut into `streams` contiguous streams, each batch is their next `bptt` steps,
+    and (h, c) is carried from batch to batch, detached in between; val and test are walked
+    from the start of the series, so their state is warmed up (data.window, batch_size and
+    shuffle are then unused). `steps_per_call` groups optimizer steps so Lightning's per-batch
+    hooks run once per group: same steps, same results as 1; it is 1 under DDP, in stateful
+    mode, and with gradient clipping, accumulation or 16-mixed precision."""
+
+    hidden_size: int = key(32, "units in the LSTM's hidden state", at_least(1))
+    num_layers: int = key(1, "stacked LSTM layers", at_least(1))
+    dropout: float = key(
+        0.0, "dropout between LSTM layers (needs num_layers > 1)", between(0, 1, high_open=True)
+    )
+    carry_state: bool = key(
+        False, "feed one training batch's detached (h, c) into the next (the classic tutorial's)"
+    )
+    stateful: bool = key(False, "stateful mode (truncated BPTT) instead of windows")
+    bptt: int = key(20, "stateful mode: steps per chunk, how far back gradients reach", at_least(1))
+    streams: int = key(4, "stateful mode: parallel streams, the batch size", at_least(1))
+    steps_per_call: int = key(
+        16, "optimizer steps per Lightning training batch (same results as 1)", at_least(1)
+    )
+
+
+@dataclass
+class Wave:
+    frequency: float = key(1.0, "radians per unit t")
+    amplitude: float = key(1.0, "the wave's peak")
+    phase: float = key(0.0, "radians at t = 0")
+
+
+@dataclass
+class SineSeries:
+    """A sum of waves, amplitude * sin(frequency * t + phase), with optional Gaussian noise;
+    the default is the classic tutorial's: 1000 points of sin(t), t in [0, 100]."""
+
+    _target_: str = key("lstm_lab.data.series.sine_series", "a generated series", valid=DOTTED)
+    n_points: int = key(1000, "points in the series", at_least(2))
+    t_start: float = key(0.0, "t of the first point")
+    t_end: float = key(100.0, "t of the last point (> t_start)")
+    waves: list[Wave] = key([Wave()], "the waves summed")
+    noise: float = key(0.0, "standard deviation of added Gaussian noise", at_least(0))
+    seed: int = key(0, "the noise's own seed")
+
+
+@dataclass
+class CsvSeries:
+    """Your own series from a CSV file with a header row: the model reads the target and the
+    feature columns (input size = their number)."""
+
+    _target_: str = key(
+        "lstm_lab.data.csv_file.csv_series", "a series from a CSV file", valid=DOTTED
+    )
+    path: str = key(
+        MISSING,
+        "the CSV file; a relative path is looked up here, then in the lstm-lab checkout",
+        valid="the path of a CSV file",
+    )
+    target: str = key(MISSING, "the column to predict (always an input too)", valid="a column name")
+    features: list[str] = key(
+        [], "more input columns, e.g. [temperature,humidity]", valid="a list of column names"
+    )
+    time: str | None = key(
+        None,
+        "a column of increasing numbers or ISO dates: checks order, labels plots",
+        valid="a column name",
+        null="",
+    )
+    missing: str = key(
+        "fail",
+        "blank or NA cells: fail, drop (the row) or interpolate (linearly in time)",
+        one_of("fail", "drop", "interpolate"),
+    )
+
+
+@dataclass
+class Split:
+    train: float = key(0.7, "fraction for training, from the start", between(0, 1))
+    val: float = key(0.15, "fraction for validation, after it", between(0, 1))
+
+
+@dataclass
+class Data:
+    """A series cut into windows: `window` inputs -> the next `horizon` values, on
+    chronological train/val/test splits."""
+
+    _target_: str = key("lstm_lab.data.datamodule.WindowDataModule", "the DataModule", valid=DOTTED)
+    series: SineSeries | CsvSeries = key(SineSeries(), "the series, by its _target_")
+    window: int = key(10, "input steps per window", at_least(1))
+    horizon: int = key(1, "predict the next `horizon` values at once", at_least(1))
+    split: Split = key(
+        Split(),
+        "chronological fractions; the rest is the held-out test split",
+        valid="a mapping of train and val fractions",
+    )
+    batch_size: int | None = key(
+        16, "training windows per batch", at_least(1), null="for the whole split"
+    )
+    eval_batch_size: int = key(1024, "windows per batch in validation and test", at_least(1))
+    shuffle: bool = key(True, "shuffle the training windows each epoch (val and test never are)")
+
+
+@dataclass
+class Evaluation:
+    """Forecasts on the test split, at the end of training and by lstm-eval: one-step and
+    rolled-out, against persistence, seasonal-naive, training-mean and linear-AR baselines."""
+
+    rollout_steps: int | None = key(
+        None,
+        "predictions fed back as inputs for this many steps",
+        at_least(0),
+        valid="an integer >= 0 (0: no rollout)",
+        null="for the whole test split",
+    )
+    period: int | None = key(
+        None,
+        "seasonal-naive period in steps (null: from the autocorrelation)",
+        at_least(1),
+        null="to estimate it from the training split",
+    )
+    max_origins: int = key(
+        256, "rollouts start from at most this many points of the test split", at_least(1)
+    )
+
+
+@dataclass
+class Optimizer(Open):
+    """Any torch.optim class via `_target_`; its other keys are that class's arguments."""
+
+    lr: float = key(doc="learning rate", check=above(0))
+    weight_decay: float = key(doc="weight decay", check=at_least(0))
+
+
+@dataclass
+class Trainer(Open):
+    """lightning.Trainer arguments; add any other with `+trainer.<arg>=<value>`."""
+
+    max_epochs: int = key(doc="training epochs", check=at_least(1))
+
+
+def _run_dir() -> Any:
+    return key(None, "the trained run to use", valid="a run directory made by lstm-train")
+
+
+def _ckpt_path() -> Any:
+    return key(None, "null: <run_dir>/checkpoints/best.ckpt", valid="a checkpoint file")
+
+
+def _threads() -> Any:
+    return key(None, "torch threads", at_least(1), null="for the run's own")
+
+
+@dataclass
+class EvalKeys(Open):
+    """lstm-eval's own keys (its `evaluation.*` override the run's saved settings)."""
+
+    run_dir: str | None = _run_dir()
+    ckpt_path: str | None = _ckpt_path()
+    threads: int | None = _threads()
+
+
+@dataclass
+class PredictKeys(Open):
+    """lstm-predict's keys."""
+
+    run_dir: str | None = _run_dir()
+    ckpt_path: str | None = _ckpt_path()
+    steps: int = key(50, "how many values to forecast after the end of the series", at_least(1))
+    input: str | None = key(
+        None,
+        "one value per line (a header allowed); null: the run's own data",
+        valid="a .csv or .npy file",
+    )
+    output: str | None = key(
+        None, "null: <run_dir>/forecast.csv", valid="the path of a .csv file to write"
+    )
+    threads: int | None = _threads()
+
+
+# What lstm-train checks, by section ("": the top level).
+SECTIONS: dict[str, type] = {
+    "": TrainKeys,
+    "data": Data,
+    "model": LSTM,
+    "optimizer": Optimizer,
+    "trainer": Trainer,
+    "evaluation": Evaluation,
+}
+# The options of the groups whose defaults are stated here, as Hydra sees them (`model=lstm`).
+OPTIONS: dict[str, dict[str, object]] = {
+    "data": {"sine": Data(), "csv": Data(series=CsvSeries())},
+    "model": {"lstm": LSTM()},
+    "evaluation": {"default": Evaluation()},
+}
+# The commands' own top-level keys, pulled in by the defaults lists of train/eval/predict.yaml.
+COMMAND_KEYS: dict[str, object] = {
+    "train_keys": TrainKeys(),
+    "eval_keys": EvalKeys(),
+    "predict_keys": PredictKeys(),
+}
+COMMAND_SECTIONS = {"train": SECTIONS, "eval": {"": EvalKeys, "evaluation": Evaluation}}
+COMMAND_SECTIONS["predict"] = {"": PredictKeys}
+
+
+def help_template(command: str) -> str:
+    """`lstm-<command> --help` (Hydra fills in the $ names): the groups, every key with its
+    doc, what is valid and its default, then the composed config."""
+    rows = [
+        row
+        for prefix, section in COMMAND_SECTIONS[command].items()
+        for row in describe_keys(prefix, section)
+    ]
+    named = [
+        (name if default == "-" else f"{name}={default}", f"{doc}; {valid}")
+        for name, default, valid, doc in rows
+    ]
+    width = min(max(len(n) for n, _ in named), 40)
+    keys = "\n".join(f"{n:<{width}}  {says}" for n, says in named)
+    return (
+        f"lstm-{command}: override any key with key=value, swap a group with group=option\n\n"
+        "== Configuration groups ==\n$APP_CONFIG_GROUPS\n\n"
+        "== Keys (src/lstm_lab/schema.py): key=default  doc; what is valid ==\n"
+        f"{keys}\n\n== Config ==\n$CONFIG\n"
+    )
+
+
+def register() -> None:
+    """Put the groups' defaults into Hydra's ConfigStore, and `--help`'s template resolver;
+    call before composing (the entry points and lstm_lab.config do, on import)."""
+    store = ConfigStore.instance()
+    for group, options in OPTIONS.items():
+        for name, section in options.items():
+            store.store(group=group, name=name, node=as_node(section))
+    for name, section in COMMAND_KEYS.items():
+        store.store(name=name, node=as_node(section))
+    OmegaConf.register_new_resolver("lstm_lab.help", help_template, replace=True)
