@@ -17,6 +17,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from lstm_lab.runnames import job_subdir
+
 # Run directories this process resumed: a refused resume must never remove one of them.
 RESUMED: set[Path] = set()
 
@@ -61,6 +63,7 @@ def register() -> None:
         ("lstm_lab.claim_dir", claim_dir),
         ("lstm_lab.run_dir", run_dir),
         ("lstm_lab.output_subdir", output_subdir),
+        ("lstm_lab.job_subdir", job_subdir),
     ):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn, use_cache=True)
