@@ -44,7 +44,7 @@ def same_weights(a: dict, b: dict) -> bool:
 
 def curve(run_dir: Path, tag: str) -> dict[int, float]:
     """{step: value} of a scalar over every events file of the run (the last write wins)."""
-    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     events.Reload()
     return {e.step: e.value for e in events.Scalars(tag)}
 
