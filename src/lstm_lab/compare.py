@@ -215,7 +215,8 @@ def print_table(header: list[str], rows: list[list[str]], title: str) -> None:
     if not console.is_terminal:
         # piped into a file or a CI log: every column in full, however wide, instead of
         # rich's 80-column fallback that wraps the headers and cuts the metrics off
-        console = Console(width=max(console.width, console.measure(shown).maximum))
+        wide = console.options.update_width(10_000)
+        console = Console(width=max(console.width, console.measure(shown, options=wide).maximum))
     console.print(shown)
 
 
