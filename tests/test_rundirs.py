@@ -9,7 +9,7 @@ import yaml
 
 from conftest import BIN, QUICK, read_metrics, run_dirs
 from lstm_lab import CONFIG_DIR
-from lstm_lab.rundirs import claim_dir
+from lstm_lab.rundirs import claim_dir, resume_command
 from lstm_lab.runnames import (
     job_subdir,
     run_name,
@@ -92,3 +92,12 @@ def test_a_job_claims_its_name_in_the_sweep_directory(tmp_path):
     assert job_subdir(str(tmp_path), ["optimizer.lr=0.00123399"], 1) == "lr=0.00123_02"
     (tmp_path / "swept.yaml").write_text("swept: []\n")
     assert job_subdir(str(tmp_path), overrides, 4) == "job4"
+
+
+def test_the_resume_command_of_a_sweep_job_is_quoted_for_hydra():
+    assert resume_command("outputs/runs/2024-01-01_12-00-00") == (
+        "lstm-train resume=outputs/runs/2024-01-01_12-00-00"
+    )
+    assert resume_command("outputs/sweeps/t/hidden_size=8,num_layers=1") == (
+        "lstm-train \"resume='outputs/sweeps/t/hidden_size=8,num_layers=1'\""
+    )

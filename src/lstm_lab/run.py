@@ -24,7 +24,7 @@ from lstm_lab.models.lstm import LSTMRegressor
 from lstm_lab.models.module import LSTMModule, run_length_kwargs
 from lstm_lab.models.stateful import StatefulLSTMModule
 from lstm_lab.report import hparams_of, print_summary, process_age_s, run_info, write_json
-from lstm_lab.rundirs import checkpoint_dir
+from lstm_lab.rundirs import checkpoint_dir, resume_command
 from lstm_lab.safeguards import (
     CheckpointOnInterrupt,
     ExactResume,
@@ -165,7 +165,7 @@ def train_and_test(
         _stop(trainer, module, plain, run_dir, start, "interrupted", reason)
         saved = f"checkpoint saved: {on_interrupt.saved}; " if on_interrupt.saved else ""
         raise RunStopped(
-            f"{reason}; {saved}continue with: lstm-train resume={run_dir}",
+            f"{reason}; {saved}continue with: {resume_command(run_dir)}",
             exit_code=128 + (signal.SIGINT if how == "Ctrl-C" else signal.SIGTERM),
         ) from None
 

@@ -73,3 +73,12 @@ def checkpoint_dir(plain: dict) -> Path:
     """Where the run's checkpoints go: the checkpoint callback's dirpath, else <run>/checkpoints."""
     node = (plain.get("callbacks") or {}).get("model_checkpoint") or {}
     return Path(node.get("dirpath") or Path(plain["paths"]["run_dir"]) / "checkpoints")
+
+
+def resume_command(run_dir: str | Path) -> str:
+    """The command that continues a run; a sweep job's name (hidden_size=8,num_layers=1) is
+    quoted for Hydra, whose override grammar reads `=` and `,` otherwise."""
+    text = str(run_dir)
+    if any(c in text for c in "=,"):
+        return f"lstm-train \"resume='{text}'\""
+    return f"lstm-train resume={text}"
