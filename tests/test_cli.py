@@ -13,9 +13,7 @@ from conftest import QUICK, cli, read_metrics, run_dirs, train
 
 
 def load_events(run_dir):
-    events = EventAccumulator(
-        str(run_dir / "tensorboard"), size_guidance={"scalars": 0, "images": 0}
-    )
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0, "images": 0})
     events.Reload()
     return events
 
@@ -48,7 +46,9 @@ def test_run_directory_holds_every_artefact(short_run):
     assert (run_dir / "checkpoints" / "best.ckpt").is_file()
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert (run_dir / "plots" / "test_prediction.png").stat().st_size > 10_000
-    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    # events beside the run's files, so TensorBoard names the run by its directory
+    assert list(run_dir.glob("events.out.tfevents.*"))
+    assert not (run_dir / "tensorboard").exists()
     metrics = read_metrics(run_dir)
     assert metrics["status"] == "completed"
     assert set(metrics["test"]) == {"mse", "rmse", "mae"}
@@ -71,15 +71,27 @@ def test_tensorboard_has_curves_images_and_real_hparams(short_run):
     hparams = hparams_session(events)
     assert hparams["model.hidden_size"] == 12 and hparams["model.num_layers"] == 2
     metrics = read_metrics(run_dir)
-    (hp_mse,) = events.Scalars("hp/test_mse")
-    assert hp_mse.value == pytest.approx(metrics["test"]["mse"], rel=1e-5)
+    (mse,) = events.Scalars("test/mse")
+    assert mse.value == pytest.approx(metrics["test"]["mse"], rel=1e-5)
+    assert "hp/test_mse" not in scalars  # not twice
     assert events.Scalars("hp/best_val_loss")[0].value == pytest.approx(
         metrics["best_val_loss"], rel=1e-5
     )
     assert "hp_metric" not in scalars  # no -1 placeholder
-    # no per-run experiment summary: TensorBoard builds the HParams table from every run's
-    # session, so a sweep over string values (optimizer, mode) shows all of its runs
-    assert "_hparams_/experiment" not in events.PluginTagToContent("hparams")
+    assert events.Scalars("hp/skill")[0].value == pytest.approx(
+        metrics["forecast"]["best_baseline"]["one_step"]["skill"], rel=1e-5
+    )
+    # the columns are declared: the key hyperparameters first, then the run's overrides
+    content = events.PluginTagToContent("hparams")["_hparams_/experiment"]
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content).experiment
+    first = {h.name for h in experiment.hparam_infos if h.differs}
+    assert first == {"model.hidden_size", "model.num_layers", "optimizer.lr", "mode"}
+    assert [m.name.tag for m in experiment.metric_infos] == [
+        "hp/best_val_loss",
+        "test/mse",
+        "hp/rollout_mse",
+        "hp/skill",
+    ]
 
 
 def test_summary_prints_metrics_run_dir_and_tensorboard_command(tmp_path):
@@ -88,7 +100,8 @@ def test_summary_prints_metrics_run_dir_and_tensorboard_command(tmp_path):
     (run_dir,) = run_dirs(tmp_path)
     assert "test/mse" in proc.stdout
     assert f"Run directory: {run_dir}" in proc.stdout
-    assert f"tensorboard --logdir {run_dir}" in proc.stdout
+    # TensorBoard on the runs folder names this run by its time stamp
+    assert f"tensorboard --logdir {run_dir.parent}  (this run: {run_dir.name})" in proc.stdout
 
 
 def test_a_launcher_whose_extra_is_missing_says_how_to_install_it(tmp_path):

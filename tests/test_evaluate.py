@@ -31,7 +31,7 @@ def evaluated(trained):
 
 
 def image_tags(run_dir) -> set[str]:
-    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"images": 0})
+    events = EventAccumulator(str(run_dir), size_guidance={"images": 0})
     events.Reload()
     return set(events.Tags()["images"])
 
@@ -50,7 +50,14 @@ def test_training_records_forecasts_baselines_skill_and_plots(trained):
     for kind in ("one_step", "rollout"):
         for name, value in forecast["skill"][kind].items():
             base = forecast["baselines"][name][kind]["mse"]
-            assert value == pytest.approx(1 - forecast[kind]["mse"] / base)
+            if name in forecast["exact_baselines"][kind]:
+                assert value is None  # the noise-free sine: no ratio of rounding errors
+            else:
+                assert value == pytest.approx(1 - forecast[kind]["mse"] / base)
+        best = forecast["best_baseline"][kind]
+        inexact = set(forecast["skill"][kind]) - set(forecast["exact_baselines"][kind])
+        assert best["name"] == min(inexact, key=lambda b: forecast["baselines"][b][kind]["mse"])
+        assert best["skill"] == forecast["skill"][kind][best["name"]]
     for name in FIGURES:
         assert (run_dir / "plots" / f"test_{name}.png").stat().st_size > 10_000
     assert {f"test/{name}" for name in FIGURES} <= image_tags(run_dir)
@@ -68,11 +75,15 @@ def test_eval_reproduces_what_training_recorded(evaluated):
     for key, value in recorded.items():
         if isinstance(value, float):
             assert again[key] == pytest.approx(value, rel=1e-6, abs=1e-12), key
-        elif isinstance(value, list):
+        elif isinstance(value, list) and all(isinstance(v, float) for v in value):
             np.testing.assert_allclose(again[key], value, rtol=1e-6, atol=1e-12, err_msg=key)
         else:
             assert again[key] == value, key
     assert result["checkpoint"] == str(run_dir / "checkpoints" / "best.ckpt")
+    # the noise-free sine: the linear AR is exact, said so instead of a skill in the millions
+    assert "linear_ar" in result["forecast"]["exact_baselines"]["one_step"]
+    assert "exact baseline" in proc.stdout
+    assert "Skill (1-step) vs the best inexact baseline" in proc.stdout
     assert 0 < result["global_step"] <= metrics["global_step"]
     out = proc.stdout
     assert f"mse {metrics['test']['mse']:.4g}" in out
@@ -244,9 +255,9 @@ def test_eval_of_a_copied_run_directory(trained, tmp_path):
     """The run directory may move: nothing in it depends on where it was made."""
     run_dir, _ = trained
     moved = tmp_path / "moved"
-    shutil.copytree(run_dir, moved, ignore=shutil.ignore_patterns("eval", "tensorboard"))
+    shutil.copytree(run_dir, moved, ignore=shutil.ignore_patterns("eval", "events.out.*"))
     proc = cli(f"run_dir={moved}", "evaluation.rollout_steps=0", cwd=tmp_path, prog="lstm-eval")
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads((moved / "eval" / "best" / "evaluation.json").read_text())
     assert result["forecast"]["rollout"] is None
-    assert (moved / "tensorboard").is_dir()
+    assert list(moved.glob("events.out.tfevents.*"))  # the eval images, in the moved run

@@ -135,6 +135,13 @@ def test_suite_compares_a_known_forecaster_with_the_baselines():
     assert s["baselines"]["seasonal_naive"]["one_step"]["mse"] < 1e-12
     assert s["baselines"]["linear_ar"]["rollout"]["mse"] < 1e-10
     assert s["skill"]["one_step"]["training_mean"] > 0  # persistence beats the mean here
+    # an exact baseline gets no skill (a ratio of rounding errors); the best inexact one does
+    for kind in ("one_step", "rollout"):
+        assert "seasonal_naive" in s["exact_baselines"][kind]
+        assert s["skill"][kind]["seasonal_naive"] is None
+    assert "persistence" not in s["exact_baselines"]["one_step"]
+    assert s["best_baseline"]["one_step"]["name"] == "persistence"
+    assert s["best_baseline"]["one_step"]["skill"] == pytest.approx(0.0, abs=1e-5)
     # one-step: every test window (60 steps, window 10); rollout: the whole test split from
     # the last true window before it
     assert ev.one_step.true.shape == (50, 1) and ev.one_step.origins[0] == 340 + 10

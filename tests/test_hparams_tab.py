@@ -1,24 +1,34 @@
-"""The HParams tab of a sweep lists every run, string-valued hyperparameters included."""
+"""The HParams tab of a sweep: the declared columns, and every run's values in them."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+import yaml
 from tensorboard import context
 from tensorboard.backend.event_processing import data_provider
 from tensorboard.backend.event_processing import plugin_event_multiplexer as pem
-from tensorboard.plugins.hparams import backend_context
+from tensorboard.plugins.hparams import api_pb2, backend_context, list_session_groups
 from torch.utils.tensorboard import SummaryWriter
 
-from lstm_lab.run import _log_hparams
+from lstm_lab.hparams_tab import log_hparams
+from lstm_lab.runnames import write_swept
+
+HPARAMS = {"model.hidden_size": 8, "model.num_layers": 1, "optimizer.lr": 0.01, "mode": "window"}
 
 
-def test_tensorboard_builds_the_table_from_every_run(tmp_path):
-    for name, optimizer, mse in (("adam_run", "adam", 0.1), ("sgd_run", "sgd", 0.2)):
-        writer = SummaryWriter(tmp_path / name)
-        _log_hparams(
-            SimpleNamespace(experiment=writer), {"optimizer": optimizer}, {"hp/mse": mse}, 7
-        )
+def test_every_run_declares_the_same_columns_and_keeps_its_values(tmp_path):
+    write_swept(tmp_path, ["optimizer"])  # as a sweep over the optimizer group would
+    for name, optimizer, mse in (("optimizer=adam", "adam", 0.1), ("optimizer=sgd", "sgd", 0.2)):
+        run_dir = tmp_path / name
+        (run_dir / ".hydra").mkdir(parents=True)
+        overrides = [f"optimizer={optimizer}", "trainer.max_epochs=3", "threads=1"]
+        (run_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+        writer = SummaryWriter(run_dir)
+        writer.add_scalar("test/mse", mse, 7)  # as Lightning's test loop logs it
+        hparams = {**HPARAMS, "trainer.max_epochs": 3}
+        log_hparams(writer, hparams, {"hp/best_val_loss": mse, "test/mse": mse}, 7, run_dir)
         writer.close()
 
     # What TensorBoard's HParams plugin serves for this --logdir.
@@ -35,6 +45,30 @@ def test_tensorboard_builds_the_table_from_every_run(tmp_path):
         hparams_run_to_tag_to_content=ctx.hparams_metadata(request, ""),
         data_provider_hparams=None,
     )
-    (info,) = [h for h in experiment.hparam_infos if h.name == "optimizer"]
-    assert {v.string_value for v in info.domain_discrete.values} == {"adam", "sgd"}
-    assert "hp/mse" in {m.name.tag for m in experiment.metric_infos}
+    names = [h.name for h in experiment.hparam_infos]
+    # the swept group and the key hyperparameters first, then the other overrides (not threads)
+    assert names == [
+        "mode",
+        "model.hidden_size",
+        "model.num_layers",
+        "optimizer",
+        "optimizer.lr",
+        "trainer.max_epochs",
+    ]
+    assert [h.differs for h in experiment.hparam_infos] == [True] * 5 + [False]
+    metrics = [m.name.tag for m in experiment.metric_infos]
+    assert metrics == ["hp/best_val_loss", "test/mse", "hp/rollout_mse", "hp/skill"]
+
+    groups = list_session_groups.Handler(
+        request,
+        ctx,
+        "",
+        api_pb2.ListSessionGroupsRequest(
+            start_index=0, slice_size=10, allowed_statuses=[api_pb2.STATUS_SUCCESS]
+        ),
+    ).run()
+    by_name = {g.name: g for g in groups.session_groups}
+    assert set(by_name) == {"optimizer=adam", "optimizer=sgd"}  # Trial ID: the run's name
+    assert {g.hparams["optimizer"].string_value for g in by_name.values()} == {"adam", "sgd"}
+    values = {m.name.tag: m.value for m in by_name["optimizer=sgd"].metric_values}
+    assert values == pytest.approx({"hp/best_val_loss": 0.2, "test/mse": 0.2})

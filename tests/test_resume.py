@@ -7,6 +7,7 @@ a signal to its own process at a given epoch and batch when LSTM_LAB_FAULT says 
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -26,7 +27,9 @@ RUN += ["+callbacks.fault._target_=faults.SignalFromEnv"]
 
 
 def lstm_train(root: Path, *args: str, fault: str | None = None):
-    env = {"PYTHONPATH": HELPERS, **({"LSTM_LAB_FAULT": fault} if fault else {})}
+    # the helpers, and whatever PYTHONPATH chose the package (a worktree's src)
+    path = os.pathsep.join(p for p in (HELPERS, os.environ.get("PYTHONPATH")) if p)
+    env = {"PYTHONPATH": path, **({"LSTM_LAB_FAULT": fault} if fault else {})}
     before = set(run_dirs(root))
     proc = cli(*args, cwd=root, extra_env=env)
     new = set(run_dirs(root)) - before
@@ -44,7 +47,7 @@ def same_weights(a: dict, b: dict) -> bool:
 
 def curve(run_dir: Path, tag: str) -> dict[int, float]:
     """{step: value} of a scalar over every events file of the run (the last write wins)."""
-    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
     events.Reload()
     return {e.step: e.value for e in events.Scalars(tag)}
 

@@ -9,7 +9,15 @@ import yaml
 
 from conftest import BIN, QUICK, read_metrics, run_dirs
 from lstm_lab import CONFIG_DIR
-from lstm_lab.rundirs import claim_dir
+from lstm_lab.rundirs import claim_dir, resume_command
+from lstm_lab.runnames import (
+    job_subdir,
+    run_name,
+    short_keys,
+    short_value,
+    swept_keys,
+    write_swept,
+)
 
 
 def test_claims_in_the_same_second_get_distinct_sortable_names(tmp_path):
@@ -46,7 +54,50 @@ def test_two_runs_started_together_with_the_same_name_keep_apart(tmp_path):
         assert read_metrics(d)["status"] == "completed"
         assert (d / "checkpoints" / "best.ckpt").is_file()
         # events.out.tfevents.<time>.<host>.<pid>.<n>: each directory written by one process
-        pids = {p.name.split(".")[-2] for p in (d / "tensorboard").glob("events.out.tfevents.*")}
+        pids = {p.name.split(".")[-2] for p in d.glob("events.out.tfevents.*")}
         assert len(pids) == 1
         writers.append(pids.pop())
     assert writers[0] != writers[1]
+
+
+def test_sweep_runs_are_named_by_the_keys_the_sweep_varies():
+    # command-line sweeps, Optuna's search syntax and the sweeper's params all count as swept;
+    # how-to-run keys (threads, launcher) never name a run
+    task = ["model.hidden_size=8,16", "optimizer.lr=tag(log, interval(1e-4, 1e-1))"]
+    task += ["trainer.max_epochs=3", "threads=1,2", "launcher=joblib"]
+    swept = swept_keys(task, ["model.num_layers"])
+    assert swept == ["model.hidden_size", "model.num_layers", "optimizer.lr"]
+    job = ["model.hidden_size=16", "model.num_layers=1", "optimizer.lr=0.0012345678"]
+    job += ["trainer.max_epochs=3", "threads=1"]
+    assert run_name(job, swept) == "hidden_size=16,num_layers=1,lr=0.00123"
+    # without a record of the sweep: every override that says what the run is
+    assert run_name(job, None) == "hidden_size=16,num_layers=1,lr=0.00123,max_epochs=3"
+
+
+def test_short_keys_keep_what_tells_two_keys_apart():
+    assert short_keys(["data.window", "model.window", "model.hidden_size"]) == {
+        "data.window": "data.window",
+        "model.window": "model.window",
+        "model.hidden_size": "hidden_size",
+    }
+    assert short_value("data/elnino/elnino.csv") == "elnino.csv"
+    assert short_value("100000") == "100000" and short_value("0.5") == "0.5"
+
+
+def test_a_job_claims_its_name_in_the_sweep_directory(tmp_path):
+    write_swept(tmp_path, ["optimizer.lr"])
+    overrides = ["optimizer.lr=0.00123401", "trainer.max_epochs=1"]
+    assert job_subdir(str(tmp_path), overrides, 0) == "lr=0.00123"
+    # another trial whose value rounds to the same name gets the next free one
+    assert job_subdir(str(tmp_path), ["optimizer.lr=0.00123399"], 1) == "lr=0.00123_02"
+    (tmp_path / "swept.yaml").write_text("swept: []\n")
+    assert job_subdir(str(tmp_path), overrides, 4) == "job4"
+
+
+def test_the_resume_command_of_a_sweep_job_is_quoted_for_hydra():
+    assert resume_command("outputs/runs/2024-01-01_12-00-00") == (
+        "lstm-train resume=outputs/runs/2024-01-01_12-00-00"
+    )
+    assert resume_command("outputs/sweeps/t/hidden_size=8,num_layers=1") == (
+        "lstm-train \"resume='outputs/sweeps/t/hidden_size=8,num_layers=1'\""
+    )

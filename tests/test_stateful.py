@@ -255,7 +255,7 @@ def test_a_sweep_over_the_mode_records_it_per_run(tmp_path):
     runs = sorted((tmp_path / "outputs" / "sweeps").glob("*/*/metrics.json"))
     assert len(runs) == 2
     for path in runs:
-        expected = "stateful" if "model.stateful=true" in path.parent.name.lower() else "window"
+        expected = "stateful" if "stateful=true" in path.parent.name.lower() else "window"
         metrics = read_metrics(path.parent)
         assert metrics["mode"] == expected and set(metrics["test"]) == {"mse", "rmse", "mae"}
         assert hparams_session(load_events(path.parent))["mode"] == expected

@@ -162,11 +162,11 @@ def _remove_empty_run_dir() -> None:
 
 
 def _holds_no_records(path: Path) -> bool:
-    """A folder of TensorBoard event files with nothing logged in them (Lightning opens its
-    loggers before training starts, so a config refused then leaves such a folder)."""
-    if not path.is_dir():
+    """A TensorBoard event file, or a folder of them, with nothing logged in them (Lightning
+    opens its loggers before training starts, so a config refused then leaves such files)."""
+    if not path.exists():
         return False
-    files = list(path.iterdir())
+    files = list(path.iterdir()) if path.is_dir() else [path]
     if not files or not all(f.is_file() and ".tfevents." in f.name for f in files):
         return False
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader

@@ -41,7 +41,8 @@ class Run:
     n_params: int | None = None
     best_val_loss: float | None = None
     test_mse: float | None = None
-    train_time_s: float | None = None
+    startup_s: float | None = None  # process start (or the run's start in a sweep) -> first step
+    train_time_s: float | None = None  # first training step -> end of training
     status: str = "incomplete"
     error: str = ""
     val_curve: list[tuple[int, float]] = field(default_factory=list)  # (epoch, val/loss)
@@ -98,7 +99,7 @@ def read_run(root: Path, run_dir: Path) -> Run:
     run.n_params = metrics.get("n_params")
     run.best_val_loss = metrics.get("best_val_loss")
     run.test_mse = (metrics.get("test") or {}).get("mse")
-    run.train_time_s = metrics.get("wall_time_s")
+    run.startup_s, run.train_time_s = metrics.get("startup_s"), metrics.get("train_time_s")
 
     scalars = read_events(run_dir)
     run.val_curve = _epochs(scalars.get("val/loss", []), scalars.get("epoch", []))
@@ -152,14 +153,15 @@ def table(
     """Header, rows formatted for reading (run names without the overrides all runs share),
     and rows with full-precision values and whole names for the CSV."""
     header = ["run", "hidden size", "layers", "lr", "parameters", "best val loss"]
-    header += ["test MSE", "train time (s)", "status", "reason"]
+    header += ["test MSE", "train time (s)", "start-up (s)", "status", "reason"]
     if with_mode:
         header.insert(1, "mode")
     shown, raw = [], []
     for run in runs:
         values = [run.name, run.hidden_size, run.num_layers, run.lr, run.n_params]
-        values += [run.best_val_loss, run.test_mse, run.train_time_s, run.status, run.error]
-        specs = ["", "", "", ".3g", ",", ".4g", ".4g", ".1f", "", ""]
+        values += [run.best_val_loss, run.test_mse, run.train_time_s, run.startup_s]
+        values += [run.status, run.error]
+        specs = ["", "", "", ".3g", ",", ".4g", ".4g", ".1f", ".1f", "", ""]
         if with_mode:
             values.insert(1, run.mode or "window")
             specs.insert(1, "")
@@ -209,7 +211,13 @@ def print_table(header: list[str], rows: list[list[str]], title: str) -> None:
     for row in rows:
         style = None if row[header.index("status")] == "completed" else "red"
         shown.add_row(*row, style=style)
-    Console().print(shown)
+    console = Console()
+    if not console.is_terminal:
+        # piped into a file or a CI log: every column in full, however wide, instead of
+        # rich's 80-column fallback that wraps the headers and cuts the metrics off
+        wide = console.options.update_width(10_000)
+        console = Console(width=max(console.width, console.measure(shown, options=wide).maximum))
+    console.print(shown)
 
 
 def compare(root: Path) -> list[Run]:

@@ -53,7 +53,7 @@ def evaluate_restored(run, threads: int | None = None) -> dict:
     name = run.ckpt_path.stem
     out_dir = run.run_dir / "eval" / name
     step = run.checkpoint_info.get("global_step") or 0
-    writer = SummaryWriter(str(run.run_dir / "tensorboard"))
+    writer = SummaryWriter(str(run.run_dir))  # beside the run's own events: one TensorBoard run
     try:
         plots = write_figures(evaluation, out_dir / "plots", [writer], f"eval/{name}", step)
     finally:
@@ -80,7 +80,10 @@ def evaluate_restored(run, threads: int | None = None) -> dict:
     print_forecast(summary)
     print(f"Results:     {out_dir / 'evaluation.json'}")
     print(f"Plots:       {', '.join(str(p) for p in plots)}")
-    print(f"TensorBoard: tensorboard --logdir {run.run_dir}  (images under eval/{name}/)")
+    print(
+        f"TensorBoard: tensorboard --logdir {run.run_dir.parent}  "
+        f"(run {run.run_dir.name}, images under eval/{name}/)"
+    )
     return result
 
 

@@ -104,7 +104,9 @@ def print_summary(metrics: dict, run_dir: Path) -> None:
         print_forecast(metrics["forecast"])
     # Plain prints: these lines are meant to be copied, so no wrapping.
     print(f"Run directory: {run_dir}")
-    print(f"TensorBoard:   tensorboard --logdir {run_dir}")
+    # TensorBoard names a run by its directory under --logdir: its time stamp, or in a sweep
+    # the overrides that set it apart
+    print(f"TensorBoard:   tensorboard --logdir {run_dir.parent}  (this run: {run_dir.name})")
 
 
 def print_forecast(summary: dict) -> None:
@@ -124,8 +126,18 @@ def print_forecast(summary: dict) -> None:
         table.add_column("rollout MSE", justify="right")
         table.add_column("rollout skill", justify="right")
 
+    exact = summary.get("exact_baselines") or {}
+
     def number(value: float | None) -> str:
         return "undefined" if value is None else f"{value:.4g}"
+
+    def skill(kind: str, name: str) -> str:
+        # skill against an exact baseline is a ratio of rounding errors: say what it is
+        return (
+            "exact baseline"
+            if name in exact.get(kind, ())
+            else number(summary["skill"][kind][name])
+        )
 
     row = ["LSTM", number(summary["one_step"]["mse"]), ""]
     table.add_row(*row, *([number(rolled["mse"]), ""] if rolled else []))
@@ -133,10 +145,17 @@ def print_forecast(summary: dict) -> None:
         label = name.replace("_", " ")
         if name == "seasonal_naive":
             label += f" P={summary['period']}"
-        row = [label, number(scores["one_step"]["mse"]), number(summary["skill"]["one_step"][name])]
+        row = [label, number(scores["one_step"]["mse"]), skill("one_step", name)]
         if rolled:
-            row += [number(scores["rollout"]["mse"]), number(summary["skill"]["rollout"][name])]
+            row += [number(scores["rollout"]["mse"]), skill("rollout", name)]
         table.add_row(*row)
     Console().print(table)
+    for kind, best in (summary.get("best_baseline") or {}).items():
+        what = "1-step" if kind == "one_step" else "rollout"
+        if best is None:
+            print(f"Skill ({what}): every baseline is exact on this series")
+        else:
+            name = best["name"].replace("_", " ")
+            print(f"Skill ({what}) vs the best inexact baseline ({name}): {number(best['skill'])}")
     for note in summary.get("notes", []):
         print(f"Note: {note}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import signal
 import time
 import warnings
@@ -18,11 +19,12 @@ from omegaconf import DictConfig
 from lstm_lab.cli import RunStopped
 from lstm_lab.config import ConfigError
 from lstm_lab.distributed import SpawnedProcesses, load_tested_weights, progress
+from lstm_lab.hparams_tab import log_hparams
 from lstm_lab.models.lstm import LSTMRegressor
 from lstm_lab.models.module import LSTMModule, run_length_kwargs
 from lstm_lab.models.stateful import StatefulLSTMModule
-from lstm_lab.report import hparams_of, print_summary, run_info, write_json
-from lstm_lab.rundirs import checkpoint_dir
+from lstm_lab.report import hparams_of, print_summary, process_age_s, run_info, write_json
+from lstm_lab.rundirs import checkpoint_dir, resume_command
 from lstm_lab.safeguards import (
     CheckpointOnInterrupt,
     ExactResume,
@@ -133,7 +135,7 @@ def train_and_test(
 ) -> dict[str, Any]:
     """Fit (from `ckpt_path` when given), test the best checkpoint, write metrics.json, HParams
     and a prediction plot. When training stops early: metrics.json, then RunStopped."""
-    start = time.perf_counter()
+    start, age_at_start = time.perf_counter(), process_age_s()
     run_dir = Path(plain["paths"]["run_dir"])
     if plain.get("threads"):
         torch.set_num_threads(plain["threads"])
@@ -163,10 +165,11 @@ def train_and_test(
         _stop(trainer, module, plain, run_dir, start, "interrupted", reason)
         saved = f"checkpoint saved: {on_interrupt.saved}; " if on_interrupt.saved else ""
         raise RunStopped(
-            f"{reason}; {saved}continue with: lstm-train resume={run_dir}",
+            f"{reason}; {saved}continue with: {resume_command(run_dir)}",
             exit_code=128 + (signal.SIGINT if how == "Ctrl-C" else signal.SIGTERM),
         ) from None
 
+    fit_s = time.perf_counter() - start
     fitted = progress(trainer, module)  # read before test: a spawned test resets the metrics
     best = "best" if _best_path(trainer) else None
     tested = trainer.test(
@@ -185,11 +188,30 @@ def train_and_test(
         "n_params": sum(p.numel() for p in module.net.parameters()),
         **run_info(plain),
         "time_to_first_step_s": fitted["time_to_first_step_s"],
+        **_timings(fitted["time_to_first_step_s"], age_at_start, fit_s),
         "wall_time_s": round(time.perf_counter() - start, 3),
     }
     if trainer.is_global_zero:
         _report(trainer, module, datamodule, plain, metrics, run_dir)
     return metrics
+
+
+_RUNS_IN_PROCESS = []  # a sweep's jobs share a process with the basic launcher
+
+
+def _timings(first_step_age: float | None, age_at_start: float | None, fit_s: float) -> dict:
+    """startup_s: from the start of this run (of the process, for its first run: imports
+    included) to its first training step; train_time_s: from there to the end of fit.
+    Comparable between a sweep's first job and the others, which find everything loaded."""
+    _RUNS_IN_PROCESS.append(age_at_start)
+    if first_step_age is None or age_at_start is None or not math.isfinite(first_step_age):
+        return {"startup_s": None, "train_time_s": None}
+    before_first_step = max(0.0, first_step_age - age_at_start)
+    process_start = age_at_start if len(_RUNS_IN_PROCESS) == 1 else 0.0
+    return {
+        "startup_s": round(process_start + before_first_step, 3),
+        "train_time_s": round(max(0.0, fit_s - before_first_step), 3),
+    }
 
 
 def _best_path(trainer: L.Trainer) -> str | None:
@@ -246,43 +268,26 @@ def _report(trainer, module, datamodule, plain, metrics, run_dir: Path) -> None:
 
     hp_metrics = {
         "hp/best_val_loss": metrics["best_val_loss"],
-        **{f"hp/test_{k}": v for k, v in metrics["test"].items()},
+        "test/mse": metrics["test"]["mse"],
         **forecast_hp_metrics(metrics.get("forecast") or {}),
     }
     for logger in trainer.loggers:
         if isinstance(logger, L.pytorch.loggers.TensorBoardLogger):
             hparams = {**hparams_of(plain), "mode": metrics["mode"]}
-            _log_hparams(logger, hparams, hp_metrics, trainer.global_step)
+            log_hparams(logger.experiment, hparams, hp_metrics, trainer.global_step, run_dir)
         logger.finalize("success")
     write_json(run_dir / "metrics.json", metrics)
     print_summary(metrics, run_dir)
 
 
-def _log_hparams(logger, hparams: dict, metrics: dict[str, float], step: int) -> None:
-    """The run's row of the HParams tab: its session summaries and the metrics as scalars.
-
-    No experiment summary (Lightning's log_hyperparams writes one per run): TensorBoard then
-    builds the table from the sessions of every run under --logdir, instead of taking one
-    run's summary, which leaves out string values (optimizer, mode) the other runs have.
-    """
-    from torch.utils.tensorboard.summary import hparams as hparams_summaries
-
-    _, start, end = hparams_summaries(hparams, metrics)
-    writer = logger.experiment
-    for summary in (start, end):
-        writer._get_file_writer().add_summary(summary)
-    for name, value in metrics.items():
-        writer.add_scalar(name, value, step)
-
-
 def forecast_hp_metrics(summary: dict) -> dict[str, float]:
-    """Rollout MSE and one-step skill against each baseline, for the HParams tab."""
+    """Rollout MSE and the one-step skill against the best baseline that is not exact."""
     out = {}
     if summary.get("rollout"):
         out["hp/rollout_mse"] = summary["rollout"]["mse"]
-    for name, value in summary.get("skill", {}).get("one_step", {}).items():
-        if value is not None:
-            out[f"hp/skill_{name}"] = value
+    best = (summary.get("best_baseline") or {}).get("one_step")
+    if best and best["skill"] is not None:
+        out["hp/skill"] = best["skill"]
     return out
 
 

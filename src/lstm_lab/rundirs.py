@@ -17,6 +17,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from lstm_lab.runnames import job_subdir
+
 # Run directories this process resumed: a refused resume must never remove one of them.
 RESUMED: set[Path] = set()
 
@@ -61,6 +63,7 @@ def register() -> None:
         ("lstm_lab.claim_dir", claim_dir),
         ("lstm_lab.run_dir", run_dir),
         ("lstm_lab.output_subdir", output_subdir),
+        ("lstm_lab.job_subdir", job_subdir),
     ):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn, use_cache=True)
@@ -70,3 +73,12 @@ def checkpoint_dir(plain: dict) -> Path:
     """Where the run's checkpoints go: the checkpoint callback's dirpath, else <run>/checkpoints."""
     node = (plain.get("callbacks") or {}).get("model_checkpoint") or {}
     return Path(node.get("dirpath") or Path(plain["paths"]["run_dir"]) / "checkpoints")
+
+
+def resume_command(run_dir: str | Path) -> str:
+    """The command that continues a run; a sweep job's name (hidden_size=8,num_layers=1) is
+    quoted for Hydra, whose override grammar reads `=` and `,` otherwise."""
+    text = str(run_dir)
+    if any(c in text for c in "=,"):
+        return f"lstm-train \"resume='{text}'\""
+    return f"lstm-train resume={text}"

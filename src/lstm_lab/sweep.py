@@ -108,10 +108,19 @@ def failed_jobs(sweep_dir: Path) -> list[tuple[str, str]]:
 
 
 class SweepSummary(Callback):
-    """At the end of a sweep: where it is, how to compare it, which jobs failed (exit 1 if any)."""
+    """At the start of a sweep: the keys it varies, for the jobs' names (runnames.py).
+    At its end: where it is, how to compare it, which jobs failed (exit 1 if any)."""
 
     def __init__(self, prog: str = "lstm-train") -> None:
         self.prog = prog
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from lstm_lab.runnames import swept_keys, write_swept
+
+        hydra_cfg = config.hydra
+        params = hydra_cfg.sweeper.get("params")  # a grid config's, or Optuna's search space
+        keys = swept_keys(hydra_cfg.overrides.task, list(params) if params else [])
+        write_swept(Path(str(hydra_cfg.sweep.dir)), keys)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))

@@ -22,6 +22,16 @@ def skill(mse_model: float, mse_baseline: float) -> float | None:
     return 1.0 - mse_model / mse_baseline
 
 
+# A baseline whose MSE is below this fraction of the series' variance forecasts it exactly (a
+# linear AR on a noise-free sine: MSE 1e-16): skill against it would be a ratio of rounding errors.
+EXACT = 1e-10
+
+
+def is_exact(mse: float, variance: float) -> bool:
+    """Whether an MSE is numerically zero relative to the series' variance."""
+    return mse == 0 or mse < EXACT * variance
+
+
 def mse_by_step(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """MSE at each step ahead (column), averaged over forecast origins (rows)."""
     diff = np.asarray(pred, dtype=np.float64) - np.asarray(true, dtype=np.float64)

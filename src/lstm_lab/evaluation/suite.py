@@ -4,7 +4,9 @@ Two kinds of forecast, both in the series' original units:
 - one-step: every test window of true values -> the next `horizon` values (what training tests);
 - rollout: from true windows ending at evenly spaced origins in the test split (the first
   is the last true window before it), predictions are fed back as inputs for `steps` steps.
-Skill against a baseline is 1 - MSE_model / MSE_baseline on the same forecasts.
+Skill against a baseline is 1 - MSE_model / MSE_baseline on the same forecasts; none against
+a baseline that is exact (its MSE numerically zero next to the series' variance: a linear AR on
+a noise-free sine), and one against the best baseline that is not exact, comparable across runs.
 Plain numpy around any forecaster; the network comes in through `network_forecaster`.
 """
 
@@ -23,7 +25,7 @@ from lstm_lab.evaluation.baselines import (
     training_mean,
 )
 from lstm_lab.evaluation.forecast import Forecaster, rollout, rollout_refusal
-from lstm_lab.evaluation.metrics import errors, mse_by_step, skill
+from lstm_lab.evaluation.metrics import errors, is_exact, mse_by_step, skill
 
 BASELINES = ("persistence", "seasonal_naive", "training_mean", "linear_ar")
 
@@ -122,12 +124,16 @@ def evaluate_forecasts(
         windows = scaled[origins[:, None] - window + np.arange(window)]
         rolled = forecasts(windows, origins, steps, True)
 
+    variance = float(np.var(z))
     return ForecastEvaluation(
-        _summary(one_step, rolled, period, period_source, notes), one_step, rolled, test_start
+        _summary(one_step, rolled, period, period_source, notes, variance),
+        one_step,
+        rolled,
+        test_start,
     )
 
 
-def _summary(one_step, rolled, period, period_source, notes) -> dict:
+def _summary(one_step, rolled, period, period_source, notes, variance: float) -> dict:
     def scores(f: Forecasts | None, name: str) -> dict | None:
         return None if f is None else errors(f.true, f.pred[name])
 
@@ -143,15 +149,34 @@ def _summary(one_step, rolled, period, period_source, notes) -> dict:
     summary["baselines"] = {
         b: {"one_step": scores(one_step, b), "rollout": scores(rolled, b)} for b in names
     }
+    kinds = [kind for kind in ("one_step", "rollout") if summary[kind] is not None]
+    baseline_mse = {k: {b: summary["baselines"][b][k]["mse"] for b in names} for k in kinds}
+    summary["exact_baselines"] = {
+        k: [b for b in names if is_exact(baseline_mse[k][b], variance)] for k in kinds
+    }
     summary["skill"] = {
-        kind: {b: skill(summary[kind]["mse"], summary["baselines"][b][kind]["mse"]) for b in names}
-        for kind in ("one_step", "rollout")
-        if summary[kind] is not None
+        k: {
+            b: None if b in summary["exact_baselines"][k] else skill(summary[k]["mse"], mse)
+            for b, mse in baseline_mse[k].items()
+        }
+        for k in kinds
+    }
+    summary["best_baseline"] = {
+        k: _best(summary[k]["mse"], baseline_mse[k], summary, k) for k in kinds
     }
     summary["period"] = period
     summary["period_source"] = period_source if period is not None else None
     summary["notes"] = list(notes)
     return summary
+
+
+def _best(model_mse: float, baseline_mse: dict, summary: dict, kind: str) -> dict | None:
+    """The baseline with the lowest MSE that is not exact, and the model's skill against it."""
+    usable = {b: m for b, m in baseline_mse.items() if b not in summary["exact_baselines"][kind]}
+    if not usable:
+        return None
+    name = min(usable, key=usable.get)
+    return {"name": name, "mse": usable[name], "skill": skill(model_mse, usable[name])}
 
 
 def evaluate_with_config(forecaster: Forecaster, series: np.ndarray, plain: dict):

@@ -6,6 +6,8 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
+from matplotlib.ticker import MaxNLocator
+
 from lstm_lab.evaluation.plots import plt, save_figure  # the Agg backend is chosen there
 
 
@@ -34,9 +36,17 @@ def plot_val_curves(runs, path: Path) -> None:
             label=run.label or run.name,
         )
         drawn += 1
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     if drawn:
         ax.set_yscale("log")
-        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        # beside the axes, in type one can read; a long sweep's legend in several columns
+        ax.legend(
+            fontsize="medium" if drawn <= 12 else "small",
+            ncol=1 + (drawn - 1) // 16,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            title="run",
+        )
     else:
         _say_empty(ax, "no val/loss curves")
     ax.set(title="val/loss per epoch (scaled units)", xlabel="epoch", ylabel="val/loss")
