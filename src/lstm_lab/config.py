@@ -65,6 +65,11 @@ CLOSED_SECTIONS: dict[str, dict[str, Rule]] = {
         "batch_size": _int("an integer >= 1, or null for the whole split", lambda v: v >= 1, True),
         "eval_batch_size": POSITIVE_INT,
         "shuffle": Rule(bool, "true or false"),
+        "transform": Rule(
+            str,
+            "one of none, diff, window_relative",
+            lambda v: v in ("none", "diff", "window_relative"),
+        ),
     },
     "data.split": {"train": FRACTION, "val": FRACTION},
     "evaluation": {
@@ -102,6 +107,7 @@ SERIES: dict[str, dict[str, Rule]] = {
         "waves": Rule(list, "a list of {frequency, amplitude, phase}"),
         "noise": NON_NEGATIVE,
         "seed": _int(),
+        "trend": _num(),
     },
     "lstm_lab.data.csv_file.csv_series": {
         "path": Rule(str, "the path of a CSV file"),
@@ -204,6 +210,14 @@ def validate(cfg: DictConfig | Mapping) -> dict:
             "model.carry_state",
             "got true with model.stateful=true; stateful training carries the state itself, "
             "set model.carry_state=false",
+        )
+
+    transform = plain["data"].get("transform", "none")
+    if model.get("stateful") and transform != "none":
+        raise ConfigError(
+            "data.transform",
+            f"got {transform} with model.stateful=true; stateful mode reads one step at a "
+            "time, with no window to take changes or a last value in, set data.transform=none",
         )
 
     split = plain["data"]["split"]
