@@ -137,7 +137,7 @@ def test_diff_with_features_and_horizon_stays_in_original_units_in_eval_and_pred
     data = [f"data.series.path={csv}", "data.series.target=sales", "data.series.time=t"]
     run_dir = train(
         tmp_path, "data=csv", *data, "data.transform=diff", "data.horizon=3",
-        "data.series.features=[season]", "trainer.max_epochs=3", "threads=1",
+        "data.series.features=[season]", "trainer.max_epochs=1", "threads=1",
         "model.hidden_size=8",
     )  # fmt: skip
     metrics = read_metrics(run_dir)
@@ -153,7 +153,7 @@ def test_diff_with_features_and_horizon_stays_in_original_units_in_eval_and_pred
     assert metrics["test"]["mse"] == pytest.approx(metrics["forecast"]["one_step"]["mse"], rel=1e-4)
 
     univariate = train(
-        tmp_path, "data=csv", *data, "data.transform=diff", "trainer.max_epochs=2",
+        tmp_path, "data=csv", *data, "data.transform=diff", "trainer.max_epochs=1",
         "threads=1", "model.hidden_size=8",
     )  # fmt: skip
     proc = cli(f"run_dir={univariate}", "steps=5", cwd=tmp_path, prog="lstm-predict")
