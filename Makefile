@@ -13,7 +13,7 @@ DEV_VENV := .venv-dev
 DEV_BIN := $(DEV_VENV)/bin
 DEV_STAMP := $(DEV_VENV)/.installed
 
-.PHONY: install extras train sweep compare test bench lint tensorboard clean
+.PHONY: install extras train sweep compare test bench bench-transforms lint tensorboard clean
 
 install: $(STAMP)
 
@@ -49,6 +49,10 @@ test: $(DEV_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py $(ARGS)
+
+# Test MSE of each data.transform against the naive baselines (docs/transforms.md).
+bench-transforms: $(STAMP)
+	$(BIN)/python scripts/bench_transforms.py $(ARGS)
 
 lint: $(DEV_STAMP)
 	$(DEV_BIN)/ruff check src tests scripts

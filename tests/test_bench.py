@@ -37,3 +37,19 @@ def test_quick_benchmark_writes_every_figure(tmp_path):
     assert result["runs"]["default_time_to_first_step_s"] > 0
     assert {t["hidden_size"] for t in result["throughput"]} == {16, 100}
     assert "throughput_ratio_h16" in proc.stdout
+
+
+@pytest.mark.slow
+def test_transform_benchmark_prints_its_table(tmp_path):
+    out = tmp_path / "bench_transforms.json"
+    script = str(ROOT / "scripts" / "bench_transforms.py")
+    args = ["--quick", "--series", "sine", "--transforms", "none,diff", "--out", str(out)]
+    proc = subprocess.run(
+        [sys.executable, script, *args], capture_output=True, text=True, timeout=900
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = json.loads(out.read_text())["results"]["sine"]
+    assert set(runs) == {"none", "diff"}
+    assert all(r["mse"] > 0 and r["persistence"] > 0 for rs in runs.values() for r in rs)
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("| sine |"))
+    assert row.count("|") == 8 and "| - |" in row  # window_relative was not run

@@ -208,6 +208,7 @@ def test_readme_make_commands_are_targets(command):
         "compare": "lstm-compare",
         "test": "pytest",
         "bench": "scripts/bench.py",
+        "bench-transforms": "scripts/bench_transforms.py",
         "lint": "ruff",
         "tensorboard": "tensorboard",
         "extras": "pip install --quiet -c constraints.txt -e '.[optuna]'",

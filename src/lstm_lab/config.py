@@ -62,6 +62,14 @@ def validate(cfg: DictConfig | Mapping) -> dict:
             "set model.carry_state=false",
         )
 
+    transform = plain["data"].get("transform", "none")
+    if model.get("stateful") and transform != "none":
+        raise ConfigError(
+            "data.transform",
+            f"got {transform} with model.stateful=true; stateful mode reads one step at a "
+            "time, with no window to take changes or a last value in, set data.transform=none",
+        )
+
     split = plain["data"]["split"]
     if split["train"] <= 0 or split["train"] + split["val"] >= 1:
         raise ConfigError(

@@ -98,6 +98,7 @@ def restore(
         num_layers=model["num_layers"],
         dropout=model["dropout"],
         horizon=data["horizon"],
+        transform=data.get("transform", "none"),  # its scale comes with the weights
     )
     load_weights(net, checkpoint, ckpt)
     _, scaler = make_splits(

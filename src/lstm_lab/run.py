@@ -49,7 +49,9 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
     return [instantiate(node) for node in (group or {}).values() if node and "_target_" in node]
 
 
-def build_module(plain: dict, cfg: DictConfig, n_features: int, scaler) -> LSTMModule:
+def build_module(
+    plain: dict, cfg: DictConfig, n_features: int, scaler, transform_scale: float = 1.0
+) -> LSTMModule:
     model, data = plain["model"], plain["data"]
     net = LSTMRegressor(
         input_size=n_features,
@@ -57,6 +59,8 @@ def build_module(plain: dict, cfg: DictConfig, n_features: int, scaler) -> LSTMM
         num_layers=model["num_layers"],
         dropout=model["dropout"],
         horizon=data["horizon"],
+        transform=data.get("transform", "none"),
+        transform_scale=transform_scale,
     )
     scheduler_cfg = dict(plain.get("scheduler") or {})
     options = {k: scheduler_cfg.pop(k) for k in SCHEDULER_OPTIONS if k in scheduler_cfg}
@@ -142,7 +146,13 @@ def train_and_test(
     L.seed_everything(plain["seed"], workers=True, verbose=False)
 
     datamodule = build_datamodule(cfg, plain, series)
-    module = build_module(plain, cfg, datamodule.n_features, datamodule.scaler)
+    module = build_module(
+        plain,
+        cfg,
+        datamodule.n_features,
+        datamodule.scaler,
+        getattr(datamodule, "transform_scale", 1.0),
+    )
     trainer = build_trainer(cfg, plain)
     on_interrupt = next(c for c in trainer.callbacks if isinstance(c, CheckpointOnInterrupt))
     try:

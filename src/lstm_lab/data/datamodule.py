@@ -9,6 +9,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from lstm_lab.data.transforms import transform_scale
 from lstm_lab.data.windows import make_splits
 
 
@@ -193,8 +194,11 @@ class WindowDataModule(InMemoryDataModule):
         shuffle: bool = True,
         seed: int = 0,
         steps_per_call: int = 1,
+        transform: str = "none",
     ) -> None:
-        """`steps_per_call` > 1 groups that many training batches into one (BatchGroups)."""
+        """`steps_per_call` > 1 groups that many training batches into one (BatchGroups).
+        `transform` (data/transforms.py) is applied by the network; the data module measures
+        its scale on the training windows (`transform_scale`)."""
         super().__init__()
         split = dict(split or {"train": 0.7, "val": 0.15})
         self.steps_per_call = steps_per_call
@@ -205,6 +209,8 @@ class WindowDataModule(InMemoryDataModule):
         arrays, self.scaler = make_splits(
             self.series, window, horizon, split["train"], split["val"]
         )
+        self.transform = transform
+        self.transform_scale = transform_scale(*arrays["train"], transform)
         self.tensors = {
             k: (torch.from_numpy(x), torch.from_numpy(y)) for k, (x, y) in arrays.items()
         }

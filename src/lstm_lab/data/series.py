@@ -14,15 +14,17 @@ def sine_series(
     waves: Sequence[Mapping[str, float]] = ({"frequency": 1.0, "amplitude": 1.0, "phase": 0.0},),
     noise: float = 0.0,
     seed: int = 0,
+    trend: float = 0.0,
 ) -> np.ndarray:
-    """Sum of `amplitude * sin(frequency * t + phase)` over `waves`, plus Gaussian noise.
+    """Sum of `amplitude * sin(frequency * t + phase)` over `waves`, plus `trend * t` (a
+    straight line rising `trend` per unit of t), plus Gaussian noise.
 
     `frequency` is angular (radians per unit of t), so the default is the classic sin(t)
     sampled at `n_points` points of [t_start, t_end]. The noise has its own seed, so the
     series stays the same whatever the training seed.
     """
     t = np.linspace(t_start, t_end, n_points)
-    y = np.zeros_like(t)
+    y = trend * t
     for wave in waves:
         w = {"frequency": 1.0, "amplitude": 1.0, "phase": 0.0, **wave}
         y += w["amplitude"] * np.sin(w["frequency"] * t + w["phase"])

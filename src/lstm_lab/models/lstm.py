@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lstm_lab.data.transforms import TRANSFORMS
+
 State = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -15,6 +17,13 @@ class LSTMRegressor(nn.Module):
     `forward_with_state` also returns the LSTM's output sequence (batch, time, hidden_size)
     and the final (h_n, c_n) of every layer, each (num_layers, batch, hidden_size); both
     take an optional initial (h0, c0) of that shape.
+
+    `transform` (data/transforms.py) sits at the network's edges: the LSTM reads the target
+    column as changes (`diff`) or relative to the window's last value (`window_relative`),
+    divided by `transform_scale`, and the head's outputs are turned back into values of the
+    target. Inputs and predictions of `forward` stay in the series' (scaled) units whatever
+    the transform, so training, test metrics, rollouts and forecasts need not know it. The
+    scale is a buffer: checkpoints carry it.
     """
 
     def __init__(
@@ -24,8 +33,12 @@ class LSTMRegressor(nn.Module):
         num_layers: int = 1,
         dropout: float = 0.0,
         horizon: int = 1,
+        transform: str = "none",
+        transform_scale: float = 1.0,
     ) -> None:
         super().__init__()
+        if transform not in TRANSFORMS:
+            raise ValueError(f"unknown transform {transform!r}; one of {', '.join(TRANSFORMS)}")
         # nn.LSTM applies dropout between layers only, and warns when there is one layer.
         self.lstm = nn.LSTM(
             input_size,
@@ -35,12 +48,42 @@ class LSTMRegressor(nn.Module):
             dropout=dropout if num_layers > 1 else 0.0,
         )
         self.head = nn.Linear(hidden_size, horizon)
+        self.transform = transform
+        if transform != "none":  # so a checkpoint of another transform does not load
+            self.register_buffer("transform_scale", torch.tensor(float(transform_scale)))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """What the LSTM reads of windows `x` (batch, window, features)."""
+        if self.transform == "none":
+            return x
+        target = x[..., :1]
+        if self.transform == "diff":
+            rel = torch.diff(target, dim=1, prepend=target[:, :1])
+        else:
+            rel = target - target[:, -1:]
+        return torch.cat([rel / self.transform_scale, x[..., 1:]], dim=-1)
+
+    def decode(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """The head's outputs (batch, horizon) for windows `x` as values of the target."""
+        if self.transform == "none":
+            return out
+        steps = out.cumsum(dim=1) if self.transform == "diff" else out
+        return x[:, -1, :1] + self.transform_scale * steps
+
+    def encode_target(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The head's outputs that `decode` turns into the targets `y`: its inverse."""
+        if self.transform == "none":
+            return y
+        rel = (y - x[:, -1, :1]) / self.transform_scale
+        if self.transform == "diff":
+            return torch.diff(rel, dim=1, prepend=torch.zeros_like(rel[:, :1]))
+        return rel
 
     def forward_with_state(
         self, x: torch.Tensor, state: State | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, State]:
-        out, state = self.lstm(x, state)
-        return self.head(out[:, -1]), out, state
+        out, state = self.lstm(self.encode(x), state)
+        return self.decode(x, self.head(out[:, -1])), out, state
 
     def forward(self, x: torch.Tensor, state: State | None = None) -> torch.Tensor:
         return self.forward_with_state(x, state)[0]
