@@ -58,6 +58,7 @@ def test_seed_tutorial_is_the_classic_setting(compose_train):
     )
     assert cfg["data"]["shuffle"] is False
     assert cfg["model"] == {
+        "_target_": "lstm_lab.models.lstm.LSTMRegressor",
         "hidden_size": 100,
         "num_layers": 1,
         "dropout": 0.0,

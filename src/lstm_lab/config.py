@@ -46,10 +46,9 @@ FRACTION = _num("a number in [0, 1]", lambda v: 0 <= v <= 1)
 
 # Sections whose every key is listed here; an extra key in them is an error.
 CLOSED_SECTIONS: dict[str, dict[str, Rule]] = {
+    # lstm-lab's own model keys; the network's own are checked by its class (see NETWORKS).
     "model": {
-        "hidden_size": POSITIVE_INT,
-        "num_layers": POSITIVE_INT,
-        "dropout": _num("a number in [0, 1)", lambda v: 0 <= v < 1),
+        "_target_": Rule(str, "a dotted import path of an nn.Module class"),
         "carry_state": Rule(bool, "true or false"),
         "stateful": Rule(bool, "true or false"),
         "bptt": POSITIVE_INT,
@@ -80,6 +79,18 @@ CLOSED_SECTIONS: dict[str, dict[str, Rule]] = {
         ),
         "max_origins": POSITIVE_INT,
     },
+}
+
+# The model section's network keys, by model._target_ (absent in runs saved before it existed:
+# the LSTM). A class of the user's is checked against its constructor's signature instead.
+_RECURRENT = {
+    "hidden_size": POSITIVE_INT,
+    "num_layers": POSITIVE_INT,
+    "dropout": _num("a number in [0, 1)", lambda v: 0 <= v < 1),
+}
+NETWORKS: dict[str, dict[str, Rule]] = {
+    "lstm_lab.models.lstm.LSTMRegressor": _RECURRENT,
+    "lstm_lab.models.gru.GRURegressor": _RECURRENT,
 }
 
 # Keys of open sections (free-form `_target_` nodes) that still have to make sense.
@@ -167,7 +178,9 @@ def check_target(key: str, node: Any) -> None:
     except ImportError:
         found = False
     if not found:
-        raise ConfigError(f"{key}._target_", f"cannot import '{target}'")
+        ours = target.startswith(("lstm_lab.", "torch."))
+        hint = "" if ours else " (is its folder on PYTHONPATH?)"
+        raise ConfigError(f"{key}._target_", f"cannot import '{target}'{hint}")
 
 
 def validate(cfg: DictConfig | Mapping) -> dict:
@@ -176,6 +189,10 @@ def validate(cfg: DictConfig | Mapping) -> dict:
     for section, rules in CLOSED_SECTIONS.items():
         present, node = _get(plain, section)
         if present:
+            if section == "model":
+                node = _check_network_keys(node)
+            if section == "data":
+                node = _check_datamodule_keys(node)
             _check_closed(section, node, rules)
     for key, rule in KEYS.items():
         present, value = _get(plain, key)
@@ -184,11 +201,12 @@ def validate(cfg: DictConfig | Mapping) -> dict:
 
     series = plain["data"]["series"]
     target = series.get("_target_")
-    if target not in SERIES:
-        raise ConfigError("data.series._target_", f"got {target!r}; one of {sorted(SERIES)}")
-    _check_closed(
-        "data.series", {k: v for k, v in series.items() if k != "_target_"}, SERIES[target]
-    )
+    kwargs = {k: v for k, v in series.items() if k != "_target_"}
+    if target in SERIES:
+        _check_closed("data.series", kwargs, SERIES[target])
+    else:  # the user's own series function
+        check_target("data.series", series)
+        _check_call("data.series", target, kwargs)
     for i, wave in enumerate(series.get("waves", [])):
         if not isinstance(wave, Mapping):
             raise ConfigError(
@@ -215,6 +233,48 @@ def validate(cfg: DictConfig | Mapping) -> dict:
         )
 
     return plain
+
+
+def _check_network_keys(model: Mapping) -> dict:
+    """Check the network's own keys of the model section; return lstm-lab's own keys."""
+    from lstm_lab.models.build import BuildError, check_signature, target_of
+
+    own = {k: v for k, v in model.items() if k in CLOSED_SECTIONS["model"]}
+    network = {k: v for k, v in model.items() if k not in own}
+    target = target_of(model)
+    if target in NETWORKS:
+        _check_closed("model", network, NETWORKS[target])
+    else:  # a class of the user's: imports it (and torch), only when one is named
+        try:
+            check_signature(target, network)
+        except BuildError as error:
+            raise ConfigError(error.key, str(error)) from None
+    return own
+
+
+def _check_datamodule_keys(data: Mapping) -> dict:
+    """A DataModule of the user's (data._target_) may take keys of its own, checked against
+    its constructor; return the keys every DataModule takes."""
+    own = {k: v for k, v in data.items() if k in CLOSED_SECTIONS["data"]}
+    extra = {k: v for k, v in data.items() if k not in own}
+    target = data.get("_target_")
+    if extra and isinstance(target, str) and target != "lstm_lab.data.datamodule.WindowDataModule":
+        check_target("data", data)
+        _check_call("data", target, extra, filled=(*own, "seed", "steps_per_call"))
+        return own
+    return dict(data)
+
+
+def _check_call(key: str, target: str, kwargs: Mapping, filled=()) -> None:
+    """A user's function must take the keys its config gives, and need no other."""
+    from lstm_lab.models.build import BuildError, check_arguments
+
+    module, _, name = target.rpartition(".")
+    try:
+        function = getattr(importlib.import_module(module), name)
+        check_arguments(key, target, function, kwargs, filled)
+    except BuildError as error:
+        raise ConfigError(error.key, str(error)) from None
 
 
 def check_targets(plain: dict) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-State = tuple[torch.Tensor, torch.Tensor]
+# The recurrent state a network carries: a tuple of tensors, each (num_layers, batch, hidden).
+State = tuple[torch.Tensor, ...]
 
 
 class LSTMRegressor(nn.Module):
@@ -15,6 +16,12 @@ class LSTMRegressor(nn.Module):
     `forward_with_state` also returns the LSTM's output sequence (batch, time, hidden_size)
     and the final (h_n, c_n) of every layer, each (num_layers, batch, hidden_size); both
     take an optional initial (h0, c0) of that shape.
+
+    This is the contract for a network of your own (model._target_=your.Class): a constructor
+    taking `input_size` and `horizon` (filled in from the data) and the model config's other
+    keys, and `forward` as above. Stateful mode and carry_state also call `forward_with_state`
+    (prediction, per-step outputs, state as a tuple of (layers, batch, ...) tensors) and `head`
+    (per-step outputs -> (batch, time, horizon)).
     """
 
     def __init__(
