@@ -67,7 +67,8 @@ def build_series(plain: dict):
 
 
 def _checked_series(series, target: str):
-    """What a series function returned, as the numbers it must be: (time,) or (time, features)."""
+    """What a series function returned, checked: (time,) or (time, features) numbers, finite.
+    Returned as (time, features) float32, the form every DataModule reads."""
     import numpy as np
 
     try:
@@ -83,7 +84,7 @@ def _checked_series(series, target: str):
         )
     if not np.isfinite(array).all():
         raise ConfigError("data.series._target_", f"{target} returned NaN or infinite values")
-    return series
+    return array[:, None] if array.ndim == 1 else array
 
 
 def resumed_config(cfg: DictConfig) -> DictConfig:

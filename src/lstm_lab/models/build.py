@@ -55,7 +55,10 @@ def network_class(target: str) -> type:
 def check_arguments(key: str, target: str, function, given, filled=()) -> None:
     """`function` (a class or a function) takes every key `given` to it under config section
     `key`, and needs no key that neither `given` nor `filled` (set by lstm-lab) provides."""
-    params = inspect.signature(function).parameters
+    try:
+        params = inspect.signature(function).parameters
+    except (TypeError, ValueError):  # no signature to read (some builtins): the call will tell
+        return
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         for name in given:
             if name not in params:
@@ -70,7 +73,10 @@ def check_arguments(key: str, target: str, function, given, filled=()) -> None:
 def check_signature(target: str, kwargs: dict[str, Any]) -> None:
     """The class takes input_size, horizon and every given key, and needs no key not given."""
     cls = network_class(target)
-    params = inspect.signature(cls).parameters
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         lacking = [k for k in FILLED_IN if k not in params]
         if lacking:
