@@ -19,6 +19,7 @@ import yaml
 import lstm_lab
 from conftest import QUICK, run_dirs
 from lstm_lab.api import CommandError, TrainResult
+from lstm_lab.compare import main as compare_main
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "my_project"
@@ -131,6 +132,9 @@ def test_readme_project_commands_run(example):
                 for r in results
             }
             assert targets == {"MLPRegressor", "LSTMRegressor", "GRURegressor"}
+            compare_main([str(results[0].run_dir.parent)])  # lstm-compare, in-process
+            with open(results[0].run_dir.parent / "comparison.csv", newline="") as f:
+                assert {row["network"] for row in csv.DictReader(f)} == targets
 
 
 @pytest.mark.parametrize(
