@@ -183,3 +183,14 @@ def test_importing_lstm_lab_imports_no_torch():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_users_network_continues_from_its_checkpoint(helpers_on_path):
+    """Checkpoints of a user's network load back into it: a new run from the first's last.ckpt
+    continues at its epoch (scheduler=none: no schedule length to carry over)."""
+    args = [*USER_CONFIGS, "model=last_value", "scheduler=none", *QUICK, "threads=1"]
+    first = lstm_lab.train([*args, "trainer.max_epochs=1"])
+    ckpt = first.run_dir / "checkpoints" / "last.ckpt"
+    second = lstm_lab.train([*args, "trainer.max_epochs=2", f"ckpt_path={ckpt}"])
+    assert (second.metrics["status"], second.metrics["epochs"]) == ("completed", 2)
+    assert second.metrics["global_step"] == 2 * first.metrics["global_step"]
