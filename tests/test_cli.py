@@ -132,7 +132,7 @@ def test_plugin_hint_names_the_extra_and_the_make_command(missing, extra):
         ("model.hidden_size=0", "model.hidden_size: got 0; must be an integer >= 1"),
         ("optimizer.lr=-1", "optimizer.lr: got -1; must be a number > 0"),
         ("data.window=200", "data.window: the val split has 150 steps"),
-        ("model=nope", "Could not find 'model/nope'; available: lstm"),
+        ("model=nope", "Could not find 'model/nope'; available: gru, lstm"),
         ("+optimizer.foo=1", "optimizer: Adam.__init__() got an unexpected keyword argument 'foo'"),
     ],
 )

@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 from lstm_lab import CONFIG_DIR
 from lstm_lab.config import ConfigError, check_evaluation, check_targets, validate
 from lstm_lab.keyspec import as_node
-from lstm_lab.schema import LSTM, OPTIONS
+from lstm_lab.schema import LSTM, OPTIONS, ModelKeys
 
 
 def options(group: str) -> list[str]:
@@ -61,8 +61,9 @@ def test_seed_tutorial_is_the_classic_setting(compose_train):
         None,
     )
     assert cfg["data"]["shuffle"] is False
-    # the schema's network, but for the tutorial's size and its carried state
-    assert cfg["model"] == {**as_node(LSTM()), "hidden_size": 100, "carry_state": True}
+    # the schema's network and training keys, but for the tutorial's size and its carried state
+    expected = {**as_node(ModelKeys()), **as_node(LSTM()), "hidden_size": 100, "carry_state": True}
+    assert cfg["model"] == expected
     assert cfg["model"]["num_layers"] == 1 and cfg["model"]["stateful"] is False
     assert cfg["optimizer"]["_target_"] == "torch.optim.Adam" and cfg["optimizer"]["lr"] == 0.01
     assert not cfg["scheduler"]

@@ -1,11 +1,38 @@
 """lstm-lab: LSTM sequence regression experiments (Lightning + Hydra).
 
 Kept import-light on purpose: nothing here pulls in torch or Lightning.
+
+From Python, each command is a function taking the command line's overrides (see api.py):
+
+    import lstm_lab
+    result = lstm_lab.train(["model.hidden_size=64"])   # result.metrics, result.run_dir
+    lstm_lab.evaluate([f"run_dir={result.run_dir}"])
+    lstm_lab.predict([f"run_dir={result.run_dir}", "steps=20"])
 """
 
+from importlib import import_module
+from importlib.resources import files
 from pathlib import Path
 
 __version__ = "0.1.0"
 
-# configs/ lives at the top of the checkout (the package is installed editable from it).
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+def _resource_root() -> Path:
+    """Where configs/ and data/ are: inside the installed package (the wheel puts them there),
+    or, running from a source checkout, at its top."""
+    package = Path(str(files(__name__)))
+    return package if (package / "configs").is_dir() else package.parents[1]
+
+
+RESOURCE_ROOT = _resource_root()
+CONFIG_DIR = RESOURCE_ROOT / "configs"
+
+# The commands as functions. Each is its entry-point module itself, made callable (api.py):
+# a plain function of that name would be replaced by the module the first time it is imported.
+_COMMANDS = ("train", "evaluate", "predict")
+
+
+def __getattr__(name: str):
+    if name in _COMMANDS:
+        return import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

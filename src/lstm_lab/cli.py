@@ -9,6 +9,7 @@ import re
 import shutil
 import sys
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
@@ -27,6 +28,10 @@ from lstm_lab.rundirs import RESUMED
 
 T = TypeVar("T")
 
+# Where lstm_lab.api collects each job's result and output directory (Hydra's app returns
+# nothing, and restores its config when the job ends).
+RETURNED: ContextVar[list | None] = ContextVar("RETURNED", default=None)
+
 
 USER_ERRORS = (
     ConfigError,
@@ -44,6 +49,19 @@ class RunStopped(Exception):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class CommandExit(SystemExit):
+    """A command's refusal or early stop: its exit status and one-line message.
+
+    A SystemExit, so it passes through Hydra's job runner untouched (Hydra reports any
+    Exception a task raises, multi-line); `run_cli` prints it as `prog: error: message`, and
+    the Python functions (lstm_lab.api) raise it as a CommandError instead.
+    """
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(code)
+        self.message = message
 
 
 # Hydra plugins of the optional extras (pyproject.toml), by the config they register.
@@ -105,22 +123,31 @@ def user_task(
     @functools.wraps(task)
     def wrapped(cfg: DictConfig) -> T:
         if sweep.in_multirun():
-            return _isolated(task, cfg, prog)
+            return _collect(_isolated(task, cfg, prog))
         try:
-            return task(cfg)
+            return _collect(task(cfg))
         except USER_ERRORS as error:
             if os.environ.get("LSTM_LAB_VERBOSE") == "1":
                 raise
             if remove_run_dir:
                 _remove_empty_run_dir()
-            fail(error, prog)
+            raise CommandExit(2, describe(error)) from None
         except RunStopped as stopped:
             if os.environ.get("LSTM_LAB_VERBOSE") == "1":
                 raise
-            print(f"{prog}: error: {stopped}", file=sys.stderr)
-            sys.exit(stopped.exit_code)
+            raise CommandExit(stopped.exit_code, str(stopped)) from None
 
     return wrapped
+
+
+def _collect(result: T) -> T:
+    """Hand a task's result and its output directory to lstm_lab.api, when it asks."""
+    collected = RETURNED.get()
+    if collected is not None:
+        from hydra.core.hydra_config import HydraConfig
+
+        collected.append((result, Path(HydraConfig.get().runtime.output_dir)))
+    return result
 
 
 def _isolated(task: Callable[[DictConfig], T], cfg: DictConfig, prog: str) -> T | float:
@@ -191,6 +218,9 @@ def run_cli(app: Callable[[], object], prog: str) -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         app()
+    except CommandExit as stop:
+        print(f"{prog}: error: {stop.message}", file=sys.stderr)
+        sys.exit(stop.code)
     except USER_ERRORS as error:
         if verbose:
             raise

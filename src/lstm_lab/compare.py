@@ -38,6 +38,7 @@ class Run:
     num_layers: int | None = None
     lr: float | None = None
     mode: str | None = None  # window or stateful (model.stateful); None: the run predates it
+    network: str = "LSTMRegressor"  # model._target_'s class name (runs before it: the LSTM)
     n_params: int | None = None
     best_val_loss: float | None = None
     test_mse: float | None = None
@@ -87,6 +88,7 @@ def read_run(root: Path, run_dir: Path) -> Run:
     cfg = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
     model = cfg.get("model") or {}
     run.hidden_size, run.num_layers = model.get("hidden_size"), model.get("num_layers")
+    run.network = str(model.get("_target_") or run.network).rpartition(".")[2]
     lr = (cfg.get("optimizer") or {}).get("lr")
     run.lr = lr if isinstance(lr, (int, float)) else None
 
@@ -148,14 +150,17 @@ def _fmt(value: Any, spec: str) -> str:
 
 
 def table(
-    runs: list[Run], with_mode: bool, common: list[str]
+    runs: list[Run], with_mode: bool, common: list[str], with_network: bool = False
 ) -> tuple[list[str], list[list[str]], list[list]]:
     """Header, rows formatted for reading (run names without the overrides all runs share),
-    and rows with full-precision values and whole names for the CSV."""
+    and rows with full-precision values and whole names for the CSV. `with_network`: a
+    column naming each run's network class (when the runs differ in it)."""
     header = ["run", "hidden size", "layers", "lr", "parameters", "best val loss"]
     header += ["test MSE", "train time (s)", "start-up (s)", "status", "reason"]
     if with_mode:
         header.insert(1, "mode")
+    if with_network:
+        header.insert(1, "network")
     shown, raw = [], []
     for run in runs:
         values = [run.name, run.hidden_size, run.num_layers, run.lr, run.n_params]
@@ -164,6 +169,9 @@ def table(
         specs = ["", "", "", ".3g", ",", ".4g", ".4g", ".1f", ".1f", "", ""]
         if with_mode:
             values.insert(1, run.mode or "window")
+            specs.insert(1, "")
+        if with_network:
+            values.insert(1, run.network)
             specs.insert(1, "")
         raw.append(["" if v is None else v for v in values])
         shown.append([_fmt(v, s) for v, s in zip(values, specs, strict=True)])
@@ -227,14 +235,15 @@ def compare(root: Path) -> list[Run]:
     runs = sorted((read_run(root, d) for d in find_runs(root)), key=Run.sort_key)
     # a mode column once any run knows the stateful switch; runs from before it were windowed
     with_mode = any(run.mode is not None for run in runs)
+    with_network = len({run.network for run in runs}) > 1  # e.g. -m model=lstm,gru
     common = common_overrides(runs)
     for run in runs:
         run.label = label(run, common)
-    header, shown, raw = table(runs, with_mode, common)
+    header, shown, raw = table(runs, with_mode, common, with_network)
     (root / OUTPUTS["markdown"]).write_text(markdown(header, shown, root, common))
     write_csv(root / OUTPUTS["csv"], header, raw)
     plot_val_curves(runs, root / OUTPUTS["curves"])
-    plot_test_mse_vs_hidden(runs, root / OUTPUTS["mse"], with_mode)
+    plot_test_mse_vs_hidden(runs, root / OUTPUTS["mse"], with_mode, with_network)
     title = f"{len(runs)} runs in {root}, best val loss first"
     print_table(header, shown, title + (f"\nall with {','.join(common)}" if common else ""))
     for name in OUTPUTS.values():

@@ -15,7 +15,14 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from lstm_lab import schema
-from lstm_lab.keyspec import ConfigError, check_sections, unknown_key_message
+from lstm_lab.keyspec import (
+    ConfigError,
+    check_section,
+    check_sections,
+    specs,
+    unknown_key_message,
+    variants,
+)
 
 __all__ = [
     "ConfigError",
@@ -41,14 +48,17 @@ def check_target(key: str, node: Any) -> None:
     except ImportError:
         found = False
     if not found:
-        raise ConfigError(f"{key}._target_", f"cannot import '{target}'")
+        ours = target.startswith(("lstm_lab.", "torch."))
+        hint = "" if ours else " (is its folder on PYTHONPATH?)"
+        raise ConfigError(f"{key}._target_", f"cannot import '{target}'{hint}")
 
 
 def validate(cfg: DictConfig | Mapping) -> dict:
     """Check every key against the schema; return the config as a plain, resolved dict.
     Raises ConfigError."""
     plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
-    check_sections(plain, schema.SECTIONS)
+    own_data = _check_user_classes(plain)
+    check_sections({**plain, "data": own_data}, schema.SECTIONS)
 
     series = plain["data"]["series"]
     if "t_end" in series and series["t_end"] <= series["t_start"]:
@@ -79,6 +89,58 @@ def validate(cfg: DictConfig | Mapping) -> dict:
         )
 
     return plain
+
+
+def _names(section: type) -> set[str]:
+    return {field.name for field, _ in specs(section)}
+
+
+def _check_user_classes(plain: dict) -> dict:
+    """The network's own keys (model section) by its class: a built-in one's from the schema,
+    a class of the user's against its constructor's signature. A series function or DataModule
+    of the user's takes the keys it declares. Returns the data section less a user
+    DataModule's own keys, for the schema's check."""
+    from lstm_lab.models.build import BuildError, check_signature, target_of
+
+    model = plain["model"]
+    network = {k: v for k, v in model.items() if k not in _names(schema.ModelKeys)}
+    builtin = {section._target_: section for section in variants(schema.NETWORKS)}
+    target = target_of(model)
+    if target in builtin:
+        check_section("model", network, builtin[target])
+    else:  # a class of the user's: imports it (and torch), only when one is named
+        check_target("model", model)
+        try:
+            check_signature(target, {k: v for k, v in network.items() if k != "_target_"})
+        except BuildError as error:
+            raise ConfigError(error.key, str(error)) from None
+
+    data = plain["data"]
+    series = data.get("series") or {}
+    series_target = series.get("_target_")
+    if series_target not in {getattr(s, "_target_", None) for s in variants(schema.SERIES)}:
+        check_target("data.series", series)
+        kwargs = {k: v for k, v in series.items() if k != "_target_"}
+        _check_call("data.series", series_target, kwargs)
+    own = {k: v for k, v in data.items() if k in _names(schema.Data)}
+    extra = {k: v for k, v in data.items() if k not in own}
+    if extra and data.get("_target_") != schema.Data._target_:
+        check_target("data", data)
+        _check_call("data", data["_target_"], extra, filled=(*own, "seed", "steps_per_call"))
+        return own
+    return data
+
+
+def _check_call(key: str, target: str, kwargs: Mapping, filled=()) -> None:
+    """A user's function must take the keys its config gives, and need no other."""
+    from lstm_lab.models.build import BuildError, check_arguments
+
+    module, _, name = target.rpartition(".")
+    try:
+        function = getattr(importlib.import_module(module), name)
+        check_arguments(key, target, function, kwargs, filled)
+    except BuildError as error:
+        raise ConfigError(error.key, str(error)) from None
 
 
 def check_targets(plain: dict) -> None:

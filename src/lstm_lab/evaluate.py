@@ -13,6 +13,7 @@ import hydra
 from omegaconf import DictConfig
 
 from lstm_lab import CONFIG_DIR
+from lstm_lab.api import make_callable
 from lstm_lab.cli import run_cli, user_task
 from lstm_lab.config import validate_tool
 
@@ -90,6 +91,9 @@ def evaluate_restored(run, threads: int | None = None) -> dict:
 def main() -> None:
     run_cli(_evaluate, prog="lstm-eval")
 
+
+# `lstm_lab.evaluate([...overrides])` runs this command in-process (see api.py).
+make_callable(__name__)
 
 if __name__ == "__main__":
     main()

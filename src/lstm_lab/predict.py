@@ -16,6 +16,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from lstm_lab import CONFIG_DIR
+from lstm_lab.api import make_callable
 from lstm_lab.cli import run_cli, user_task
 from lstm_lab.config import ConfigError, validate_tool
 
@@ -101,6 +102,9 @@ def _predict(cfg: DictConfig) -> Path:
 def main() -> None:
     run_cli(_predict, prog="lstm-predict")
 
+
+# `lstm_lab.predict([...overrides])` runs this command in-process (see api.py).
+make_callable(__name__)
 
 if __name__ == "__main__":
     main()

@@ -10,8 +10,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from lstm_lab import CONFIG_DIR
-
 PACKAGES = ("lstm-lab", "torch", "lightning", "torchmetrics", "numpy", "hydra-core", "omegaconf")
 
 
@@ -25,8 +23,11 @@ def package_versions() -> dict[str, str | None]:
     return found
 
 
-def git_commit(repo: Path = CONFIG_DIR.parent) -> str | None:
-    """HEAD of the checkout the configs came from, with '-dirty' when it has local changes."""
+def git_commit(repo: Path | None = None) -> str | None:
+    """HEAD of the git repository the command runs in (default: the working directory's), with
+    '-dirty' when it has local changes; None outside one. Installed or not, that is the project
+    whose configs and code the run used: the lstm-lab checkout, or a user's own repository."""
+    repo = Path.cwd() if repo is None else repo
     try:
         head = subprocess.run(
             ["git", "-C", str(repo), "rev-parse", "HEAD"],
@@ -139,7 +140,7 @@ def print_forecast(summary: dict) -> None:
             else number(summary["skill"][kind][name])
         )
 
-    row = ["LSTM", number(summary["one_step"]["mse"]), ""]
+    row = ["model", number(summary["one_step"]["mse"]), ""]
     table.add_row(*row, *([number(rolled["mse"]), ""] if rolled else []))
     for name, scores in summary["baselines"].items():
         label = name.replace("_", " ")

@@ -24,7 +24,7 @@ class RestoredRun:
     ckpt_path: Path
     plain: dict  # the run's validated config (RUN_KEYS), evaluation settings merged in
     series: np.ndarray  # (time, features), original units
-    net: Any  # LSTMRegressor with the checkpoint's weights, on the CPU, in eval mode
+    net: Any  # the run's network (model._target_), the checkpoint's weights, CPU, eval mode
     checkpoint_info: dict  # epoch and global_step of the checkpoint
 
 
@@ -74,7 +74,7 @@ def restore(
     """Everything needed to forecast with a trained run; ConfigError on any bad input."""
     from lstm_lab.checkpoints import CheckpointError, load_checkpoint, load_weights
     from lstm_lab.data.windows import make_splits
-    from lstm_lab.models.lstm import LSTMRegressor
+    from lstm_lab.models.build import BuildError, build_network
     from lstm_lab.train import build_series
 
     run, ckpt = locate(run_dir, ckpt_path)
@@ -91,15 +91,13 @@ def restore(
     check_evaluation(plain, *series.shape[:2])
 
     checkpoint = load_checkpoint(ckpt)
-    model, data = plain["model"], plain["data"]
-    net = LSTMRegressor(
-        input_size=series.shape[1],
-        hidden_size=model["hidden_size"],
-        num_layers=model["num_layers"],
-        dropout=model["dropout"],
-        horizon=data["horizon"],
-        transform=data.get("transform", "none"),  # its scale comes with the weights
-    )
+    data = plain["data"]
+    try:  # the transform's scale comes with the weights
+        net = build_network(
+            plain["model"], series.shape[1], data["horizon"], data.get("transform", "none")
+        )
+    except BuildError as error:
+        raise ConfigError(error.key, f"{run}/.hydra/config.yaml: {error}") from None
     load_weights(net, checkpoint, ckpt)
     _, scaler = make_splits(
         series, data["window"], data["horizon"], data["split"]["train"], data["split"]["val"]

@@ -20,7 +20,7 @@ from lstm_lab.cli import RunStopped
 from lstm_lab.config import ConfigError
 from lstm_lab.distributed import SpawnedProcesses, load_tested_weights, progress
 from lstm_lab.hparams_tab import log_hparams
-from lstm_lab.models.lstm import LSTMRegressor
+from lstm_lab.models.build import BuildError, build_network, check_network
 from lstm_lab.models.module import LSTMModule, run_length_kwargs
 from lstm_lab.models.stateful import StatefulLSTMModule
 from lstm_lab.report import hparams_of, print_summary, process_age_s, run_info, write_json
@@ -40,6 +40,8 @@ WEIGHTS_ONLY = True
 # Lightning 2.6 builds torch's LeafSpec, which torch 2.13 deprecates; nothing to set on our side.
 warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 
+DEFAULT_DATAMODULE = "lstm_lab.data.datamodule.WindowDataModule"
+
 # Keys of a scheduler config that are Lightning's lr_scheduler options, not the scheduler's.
 SCHEDULER_OPTIONS = ("interval", "frequency", "monitor")
 
@@ -53,15 +55,18 @@ def build_module(
     plain: dict, cfg: DictConfig, n_features: int, scaler, transform_scale: float = 1.0
 ) -> LSTMModule:
     model, data = plain["model"], plain["data"]
-    net = LSTMRegressor(
-        input_size=n_features,
-        hidden_size=model["hidden_size"],
-        num_layers=model["num_layers"],
-        dropout=model["dropout"],
-        horizon=data["horizon"],
-        transform=data.get("transform", "none"),
-        transform_scale=transform_scale,
-    )
+    try:
+        net = build_network(
+            model,
+            n_features,
+            data["horizon"],
+            data.get("transform", "none"),
+            transform_scale,
+        )
+        window = model["bptt"] if model["stateful"] else data["window"]
+        check_network(net, model, window, n_features, data["horizon"])
+    except BuildError as error:
+        raise ConfigError(error.key, str(error)) from None
     scheduler_cfg = dict(plain.get("scheduler") or {})
     options = {k: scheduler_cfg.pop(k) for k in SCHEDULER_OPTIONS if k in scheduler_cfg}
     optimizer = instantiate(cfg.optimizer)
@@ -77,6 +82,7 @@ def build_module(
         target_mean=float(scaler.mean[0]),
         target_std=float(scaler.std[0]),
         steps_per_call=steps_per_call(plain),
+        horizon=data["horizon"],
     )
 
 
@@ -86,9 +92,29 @@ def mode_of(plain: dict) -> str:
 
 
 def build_datamodule(cfg: DictConfig, plain: dict, series: np.ndarray) -> L.LightningDataModule:
+    """Window mode: `data._target_`, WindowDataModule or a subclass of the user's (lstm-eval,
+    lstm-predict and the forecasts rebuild its windows, split and scaler as WindowDataModule's).
+    Stateful mode: the streams of StreamDataModule."""
+    from lstm_lab.data.datamodule import WindowDataModule
+
+    target = plain["data"]["_target_"]
     if mode_of(plain) == "window":
-        return instantiate(
+        datamodule = instantiate(
             cfg.data, series=series, seed=plain["seed"], steps_per_call=steps_per_call(plain)
+        )
+        if not isinstance(datamodule, WindowDataModule):
+            raise ConfigError(
+                "data._target_",
+                f"{target} is not a subclass of lstm_lab.data.datamodule.WindowDataModule, "
+                "whose windows, split and scaler evaluation and lstm-eval rebuild; extend it, "
+                "or bring your own series with data.series._target_",
+            )
+        return datamodule
+    if target != DEFAULT_DATAMODULE:
+        raise ConfigError(
+            "data._target_",
+            f"got {target} with model.stateful=true; stateful mode cuts the series into its "
+            "own streams (StreamDataModule): use data.series._target_ for your own series",
         )
     from lstm_lab.data.stream_datamodule import StreamDataModule
 

@@ -58,6 +58,29 @@ DOTTED = "a dotted import path"
 
 
 @dataclass
+class ModelKeys(Open):
+    """How any network is trained (lstm-lab's own keys of the model section, never passed to the
+    network; the network's own keys come with the model option, e.g. model/lstm). Stateful mode
+    (truncated BPTT) replaces windows: the train split is cut into `streams` contiguous streams,
+    each batch is their next `bptt` steps, and the state is carried from batch to batch,
+    detached in between; val and test are walked from the start of the series, so their state
+    is warmed up (data.window, batch_size and shuffle are then unused). `steps_per_call` groups
+    optimizer steps so Lightning's per-batch hooks run once per group: same steps, same results
+    as 1; it is 1 under DDP, in stateful mode, and with gradient clipping, accumulation or
+    16-mixed precision."""
+
+    carry_state: bool = key(
+        False, "feed one training batch's detached (h, c) into the next (the classic tutorial's)"
+    )
+    stateful: bool = key(False, "stateful mode (truncated BPTT) instead of windows")
+    bptt: int = key(20, "stateful mode: steps per chunk, how far back gradients reach", at_least(1))
+    streams: int = key(4, "stateful mode: parallel streams, the batch size", at_least(1))
+    steps_per_call: int = key(
+        16, "optimizer steps per Lightning training batch (same results as 1)", at_least(1)
+    )
+
+
+@dataclass
 class TrainKeys(Open):
     """lstm-train's own keys, at the top of its config (the groups sit beside them)."""
 
@@ -78,33 +101,34 @@ class TrainKeys(Open):
         valid="a .ckpt file",
         null="",
     )
+    model: ModelKeys = key(ModelKeys(), "how any network is trained")
 
 
 @dataclass
 class LSTM:
     """LSTMRegressor: nn.LSTM(batch_first=True) + an nn.Linear head to data.horizon outputs;
-    the input size follows from the data. Stateful mode (truncated BPTT) replaces windows: the
-    train split is cut into `streams` contiguous streams, each batch is their next `bptt` steps,
-    and (h, c) is carried from batch to batch, detached in between; val and test are walked
-    from the start of the series, so their state is warmed up (data.window, batch_size and
-    shuffle are then unused). `steps_per_call` groups optimizer steps so Lightning's per-batch
-    hooks run once per group: same steps, same results as 1; it is 1 under DDP, in stateful
-    mode, and with gradient clipping, accumulation or 16-mixed precision."""
+    the input size follows from the data. `_target_` may name any nn.Module class of yours
+    (models/build.py: built with its model option's keys plus input_size and horizon)."""
 
-    hidden_size: int = key(32, "units in the LSTM's hidden state", at_least(1))
-    num_layers: int = key(1, "stacked LSTM layers", at_least(1))
+    _target_: str = key("lstm_lab.models.lstm.LSTMRegressor", "the network class", valid=DOTTED)
+    hidden_size: int = key(32, "units in the hidden state", at_least(1))
+    num_layers: int = key(1, "stacked recurrent layers", at_least(1))
     dropout: float = key(
-        0.0, "dropout between LSTM layers (needs num_layers > 1)", between(0, 1, high_open=True)
+        0.0, "dropout between layers (needs num_layers > 1)", between(0, 1, high_open=True)
     )
-    carry_state: bool = key(
-        False, "feed one training batch's detached (h, c) into the next (the classic tutorial's)"
-    )
-    stateful: bool = key(False, "stateful mode (truncated BPTT) instead of windows")
-    bptt: int = key(20, "stateful mode: steps per chunk, how far back gradients reach", at_least(1))
-    streams: int = key(4, "stateful mode: parallel streams, the batch size", at_least(1))
-    steps_per_call: int = key(
-        16, "optimizer steps per Lightning training batch (same results as 1)", at_least(1)
-    )
+
+
+@dataclass
+class GRU(LSTM):
+    """GRURegressor: nn.GRU(batch_first=True) + an nn.Linear head, built like a network of
+    your own: `lstm-train model=gru`, or `lstm-train -m model=lstm,gru` to compare the two."""
+
+    _target_: str = key("lstm_lab.models.gru.GRURegressor", "the network class", valid=DOTTED)
+
+
+# The built-in networks' own keys, by model._target_ (a class of the user's is checked against
+# its constructor's signature instead, in lstm_lab.config).
+NETWORKS = LSTM | GRU
 
 
 @dataclass
@@ -139,7 +163,7 @@ class CsvSeries:
     )
     path: str = key(
         MISSING,
-        "the CSV file; a relative path is looked up here, then in the lstm-lab checkout",
+        "the CSV file; a relative path is looked up here, then in lstm-lab's bundled data",
         valid="the path of a CSV file",
     )
     target: str = key(MISSING, "the column to predict (always an input too)", valid="a column name")
@@ -160,6 +184,16 @@ class CsvSeries:
 
 
 @dataclass
+class UserSeries(Open):
+    """A series function of yours (`data.series._target_`): it takes its keys here and returns
+    a (time,) or (time, features) array, the target first; lstm_lab.config checks its
+    signature."""
+
+
+SERIES = SineSeries | CsvSeries | UserSeries
+
+
+@dataclass
 class Split:
     train: float = key(0.7, "fraction for training, from the start", between(0, 1))
     val: float = key(0.15, "fraction for validation, after it", between(0, 1))
@@ -171,7 +205,7 @@ class Data:
     chronological train/val/test splits."""
 
     _target_: str = key("lstm_lab.data.datamodule.WindowDataModule", "the DataModule", valid=DOTTED)
-    series: SineSeries | CsvSeries = key(SineSeries(), "the series, by its _target_")
+    series: SERIES = key(SineSeries(), "the series, by its _target_")
     window: int = key(10, "input steps per window", at_least(1))
     horizon: int = key(1, "predict the next `horizon` values at once", at_least(1))
     split: Split = key(
@@ -273,7 +307,7 @@ class PredictKeys(Open):
 SECTIONS: dict[str, type] = {
     "": TrainKeys,
     "data": Data,
-    "model": LSTM,
+    "model": ModelKeys,
     "optimizer": Optimizer,
     "trainer": Trainer,
     "evaluation": Evaluation,
@@ -284,7 +318,7 @@ CSV_DATA = Data(series=CsvSeries(), transform="window_relative")
 # The options of the groups whose defaults are stated here, as Hydra sees them (`model=lstm`).
 OPTIONS: dict[str, dict[str, object]] = {
     "data": {"sine": Data(), "csv": CSV_DATA},
-    "model": {"lstm": LSTM()},
+    "model": {"lstm": LSTM(), "gru": GRU()},
     "evaluation": {"default": Evaluation()},
 }
 # The commands' own top-level keys, pulled in by the defaults lists of train/eval/predict.yaml.

@@ -14,6 +14,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lstm_lab import CONFIG_DIR, sweep
+from lstm_lab.api import make_callable
 from lstm_lab.cli import run_cli, user_task
 from lstm_lab.config import ConfigError, check_evaluation, check_targets, validate
 from lstm_lab.rundirs import is_run_dir, register
@@ -42,6 +43,7 @@ def build_series(plain: dict):
         if isinstance(error.__cause__, SeriesFileError):
             raise ConfigError(f"data.series.{error.__cause__.key}", str(error.__cause__)) from None
         raise
+    series = _checked_series(series, data["series"]["_target_"])
     bounds = split_bounds(len(series), data["split"]["train"], data["split"]["val"])
     try:
         check_split_lengths(bounds, data["window"], data["horizon"])
@@ -62,6 +64,27 @@ def build_series(plain: dict):
         except ValueError as error:
             raise ConfigError("model.streams", f"{error}; lower model.streams") from None
     return series
+
+
+def _checked_series(series, target: str):
+    """What a series function returned, checked: (time,) or (time, features) numbers, finite.
+    Returned as (time, features) float32, the form every DataModule reads."""
+    import numpy as np
+
+    try:
+        array = np.asarray(series, dtype=np.float32)
+    except (TypeError, ValueError):
+        array = None
+    if array is None or array.ndim not in (1, 2) or not array.size:
+        what = f"shape {array.shape}" if array is not None else type(series).__name__
+        raise ConfigError(
+            "data.series._target_",
+            f"{target} returned {what}; a series is a numeric array of shape (time,) "
+            "or (time, features), the target in column 0",
+        )
+    if not np.isfinite(array).all():
+        raise ConfigError("data.series._target_", f"{target} returned NaN or infinite values")
+    return array[:, None] if array.ndim == 1 else array
 
 
 def resumed_config(cfg: DictConfig) -> DictConfig:
@@ -148,6 +171,9 @@ def _train(cfg: DictConfig) -> float:
 def main() -> None:
     run_cli(_train, prog="lstm-train")
 
+
+# `lstm_lab.train([...overrides])` runs this command in-process (see api.py).
+make_callable(__name__)
 
 if __name__ == "__main__":
     main()

@@ -14,12 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_lab import CONFIG_DIR
+from lstm_lab import RESOURCE_ROOT
 
 MISSING_POLICIES = ("fail", "drop", "interpolate")
 # Cells that mean "no value" (compared case-insensitively, after stripping blanks).
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none"})
-PROJECT_ROOT = CONFIG_DIR.parent
 
 
 class SeriesFileError(ValueError):
@@ -38,12 +37,12 @@ class Table:
 
 
 def resolve(path: str | Path) -> Path:
-    """A relative path is looked up in the working directory, then in the lstm-lab checkout
-    (so the bundled `data/...` files are found from anywhere)."""
+    """A relative path is looked up in the working directory, then among the files bundled with
+    lstm-lab (so `data/elnino/elnino.csv` is found from anywhere, installed or not)."""
     given = Path(path).expanduser()
     if given.is_absolute() or given.exists():
         return given
-    bundled = PROJECT_ROOT / given
+    bundled = RESOURCE_ROOT / given
     return bundled if bundled.exists() else given
 
 

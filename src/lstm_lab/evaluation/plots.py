@@ -65,7 +65,7 @@ def plot_error_vs_horizon(mse_by_step: dict[str, np.ndarray], title: str, path: 
         steps = np.arange(1, len(mse) + 1)
         style = BASELINE_STYLE.get(name, dict(color="tab:red", linestyle="-", linewidth=1.6))
         # Exact forecasts (MSE 0) would vanish from a log axis; draw them at a floor instead.
-        label = "LSTM" if name == "model" else name.replace("_", " ")
+        label = name.replace("_", " ")  # "model": the trained network, whichever it is
         ax.plot(steps, np.maximum(mse, 1e-16), label=label, **style)
     ax.set_yscale("log")
     ax.set(title=title, xlabel="steps ahead", ylabel="MSE (original units squared)")

@@ -12,7 +12,8 @@ def predict_stream(net: nn.Module, x: torch.Tensor, chunk: int = 1024) -> np.nda
     """Predictions (streams, time, horizon) at every step of `x` (streams, time, features),
     walked `chunk` steps at a time from zero state, each chunk starting from the last's state.
 
-    `net` is an LSTMRegressor: `forward_with_state` gives the output sequence, `head` maps it.
+    `net` keeps LSTMRegressor's state contract: `forward_with_state` gives the output
+    sequence, `head` maps it.
     """
     was_training = net.training
     net.eval()

@@ -53,8 +53,11 @@ def plot_val_curves(runs, path: Path) -> None:
     _finish(fig, ax, path)
 
 
-def plot_test_mse_vs_hidden(runs, path: Path, with_mode: bool = False) -> None:
-    """Test MSE against hidden size, a line per layer count (and per mode when runs have one).
+def plot_test_mse_vs_hidden(
+    runs, path: Path, with_mode: bool = False, with_network: bool = False
+) -> None:
+    """Test MSE against hidden size, a line per layer count (and per mode when runs have one,
+    and per network class when they differ).
 
     Where several completed runs share a point (an Optuna search tries many learning rates),
     the one with the lowest best val loss stands for it: the run one would pick.
@@ -64,6 +67,7 @@ def plot_test_mse_vs_hidden(runs, path: Path, with_mode: bool = False) -> None:
         if run.status != "completed" or not _finite(run.test_mse) or run.hidden_size is None:
             continue
         key = (run.num_layers, run.mode or "window") if with_mode else (run.num_layers,)
+        key += (run.network,) if with_network else ()
         held = best[key].get(run.hidden_size)
         if held is None or run.sort_key() < held.sort_key():
             best[key][run.hidden_size] = run
@@ -72,6 +76,7 @@ def plot_test_mse_vs_hidden(runs, path: Path, with_mode: bool = False) -> None:
         sizes = sorted(best[key])
         label = f"{key[0]} layer{'s' if key[0] != 1 else ''}"
         label += f", {key[1]}" if with_mode else ""
+        label = f"{key[-1]}, {label}" if with_network else label
         ax.plot(sizes, [best[key][h].test_mse for h in sizes], marker="o", label=label)
     if best:
         ax.set_xscale("log", base=2)

@@ -7,47 +7,23 @@ from torch import nn
 
 from lstm_lab.data.transforms import TRANSFORMS
 
-State = tuple[torch.Tensor, torch.Tensor]
+# The recurrent state a network carries: a tuple of tensors, each (num_layers, batch, hidden).
+State = tuple[torch.Tensor, ...]
 
 
-class LSTMRegressor(nn.Module):
-    """Reads (batch, time, input_size) and predicts the next `horizon` values of the target.
+class TargetTransform(nn.Module):
+    """The `transform` (data/transforms.py) at a network's edges: the recurrent layers read the
+    target column as changes (`diff`) or relative to the window's last value
+    (`window_relative`), divided by `transform_scale`, and the head's outputs are turned back
+    into values of the target. Inputs and predictions of `forward` stay in the series' (scaled)
+    units whatever the transform, so training, test metrics, rollouts and forecasts need not
+    know it. The scale is a buffer: checkpoints carry it. LSTMRegressor and GRURegressor build
+    on it; a network of yours can too (take `transform` and `transform_scale`, call
+    `set_transform`, and wrap its layers in `encode`/`decode`)."""
 
-    `forward` returns the prediction from the last time step, shape (batch, horizon).
-    `forward_with_state` also returns the LSTM's output sequence (batch, time, hidden_size)
-    and the final (h_n, c_n) of every layer, each (num_layers, batch, hidden_size); both
-    take an optional initial (h0, c0) of that shape.
-
-    `transform` (data/transforms.py) sits at the network's edges: the LSTM reads the target
-    column as changes (`diff`) or relative to the window's last value (`window_relative`),
-    divided by `transform_scale`, and the head's outputs are turned back into values of the
-    target. Inputs and predictions of `forward` stay in the series' (scaled) units whatever
-    the transform, so training, test metrics, rollouts and forecasts need not know it. The
-    scale is a buffer: checkpoints carry it.
-    """
-
-    def __init__(
-        self,
-        input_size: int = 1,
-        hidden_size: int = 32,
-        num_layers: int = 1,
-        dropout: float = 0.0,
-        horizon: int = 1,
-        transform: str = "none",
-        transform_scale: float = 1.0,
-    ) -> None:
-        super().__init__()
+    def set_transform(self, transform: str, transform_scale: float) -> None:
         if transform not in TRANSFORMS:
             raise ValueError(f"unknown transform {transform!r}; one of {', '.join(TRANSFORMS)}")
-        # nn.LSTM applies dropout between layers only, and warns when there is one layer.
-        self.lstm = nn.LSTM(
-            input_size,
-            hidden_size,
-            num_layers,
-            batch_first=True,
-            dropout=dropout if num_layers > 1 else 0.0,
-        )
-        self.head = nn.Linear(hidden_size, horizon)
         self.transform = transform
         if transform != "none":  # so a checkpoint of another transform does not load
             self.register_buffer("transform_scale", torch.tensor(float(transform_scale)))
@@ -78,6 +54,46 @@ class LSTMRegressor(nn.Module):
         if self.transform == "diff":
             return torch.diff(rel, dim=1, prepend=torch.zeros_like(rel[:, :1]))
         return rel
+
+
+class LSTMRegressor(TargetTransform):
+    """Reads (batch, time, input_size) and predicts the next `horizon` values of the target.
+
+    `forward` returns the prediction from the last time step, shape (batch, horizon).
+    `forward_with_state` also returns the LSTM's output sequence (batch, time, hidden_size)
+    and the final (h_n, c_n) of every layer, each (num_layers, batch, hidden_size); both
+    take an optional initial (h0, c0) of that shape.
+
+    `transform`: see TargetTransform.
+
+    This is the contract for a network of your own (model._target_=your.Class): a constructor
+    taking `input_size` and `horizon` (filled in from the data) and the model config's other
+    keys, and `forward` as above. Stateful mode and carry_state also call `forward_with_state`
+    (prediction, per-step outputs, state as a tuple of (layers, batch, ...) tensors) and `head`
+    (per-step outputs -> (batch, time, horizon)).
+    """
+
+    def __init__(
+        self,
+        input_size: int = 1,
+        hidden_size: int = 32,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        horizon: int = 1,
+        transform: str = "none",
+        transform_scale: float = 1.0,
+    ) -> None:
+        super().__init__()
+        # nn.LSTM applies dropout between layers only, and warns when there is one layer.
+        self.lstm = nn.LSTM(
+            input_size,
+            hidden_size,
+            num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        self.head = nn.Linear(hidden_size, horizon)
+        self.set_transform(transform, transform_scale)
 
     def forward_with_state(
         self, x: torch.Tensor, state: State | None = None

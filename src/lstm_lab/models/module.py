@@ -1,4 +1,5 @@
-"""LightningModule around LSTMRegressor: MSE loss, configurable optimizer and scheduler."""
+"""LightningModule around the network (LSTMRegressor, or any model._target_): MSE loss,
+configurable optimizer and scheduler."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch.nn.functional as F
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
 from lstm_lab.config import ConfigError
-from lstm_lab.models.lstm import LSTMRegressor, State
+from lstm_lab.models.lstm import State
 from lstm_lab.report import process_age_s
 from lstm_lab.safeguards import check_finite_loss
 
@@ -45,7 +46,7 @@ class LSTMModule(L.LightningModule):
 
     def __init__(
         self,
-        net: LSTMRegressor,
+        net: torch.nn.Module,
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., object] | None = None,
         scheduler_options: dict | None = None,
@@ -53,6 +54,7 @@ class LSTMModule(L.LightningModule):
         target_mean: float = 0.0,
         target_std: float = 1.0,
         steps_per_call: int = 1,
+        horizon: int | None = None,
     ) -> None:
         super().__init__()
         self.steps_per_call = steps_per_call
@@ -81,7 +83,7 @@ class LSTMModule(L.LightningModule):
             prefix="test/",
         )
         # With several horizon steps, the same metrics for each step (test/mse_step1, ...).
-        horizon = net.head.out_features
+        horizon = horizon or net.head.out_features  # any network: the run gives the horizon
         self.step_metrics = (
             MetricCollection(
                 {
@@ -132,9 +134,11 @@ class LSTMModule(L.LightningModule):
         state = (
             self._state if self._state is not None and self._state[0].shape[1] == len(x) else None
         )
-        pred, _, (h, c) = self.net.forward_with_state(x, state)
-        if self.carry_state:
-            self._state = (h.detach(), c.detach())
+        if self.carry_state:  # forward_with_state: the network's state contract (models/lstm.py)
+            pred, _, carried = self.net.forward_with_state(x, state)
+            self._state = tuple(s.detach() for s in carried)
+        else:
+            pred = self.net(x)
         loss = F.mse_loss(pred, y)
         self.add_train_loss(loss, len(x))
         return loss
@@ -234,9 +238,7 @@ class LSTMModule(L.LightningModule):
         total, count = checkpoint.get("train_loss_sum", (torch.zeros(()), 0))
         self._train_loss_sum, self._train_loss_count = total.to(self.device), count
         state = checkpoint.get("carried_state")
-        self._state = (
-            None if state is None else (state[0].to(self.device), state[1].to(self.device))
-        )
+        self._state = None if state is None else tuple(s.to(self.device) for s in state)
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch

@@ -38,9 +38,9 @@ class StatefulLSTMModule(LSTMModule):
         state = self.states[stage]
         if state is not None and state[0].shape[1] != x.shape[0]:
             state = None  # another number of streams: not a continuation
-        _, out, (h, c) = self.net.forward_with_state(x, state)
+        _, out, carried = self.net.forward_with_state(x, state)
         # Detached: the next chunk's graph starts here (the truncation in TBPTT).
-        self.states[stage] = (h.detach(), c.detach())
+        self.states[stage] = tuple(s.detach() for s in carried)
         return self.net.head(out)
 
     def reset_state(self, stage: str) -> None:
