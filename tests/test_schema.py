@@ -29,15 +29,27 @@ from lstm_lab.keyspec import (
     valid_text,
     variants,
 )
-from lstm_lab.schema import COMMAND_KEYS, COMMAND_SECTIONS, OPTIONS, SECTIONS, CsvSeries
+from lstm_lab.schema import (
+    COMMAND_KEYS,
+    COMMAND_SECTIONS,
+    GRU,
+    NETWORKS,
+    OPTIONS,
+    SECTIONS,
+    CsvSeries,
+)
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+# The overrides that choose a section variant other than the default one.
+SELECTS = {CsvSeries: ("data=csv",), GRU: ("model=gru",)}
 
 
 def keys_of(prefix: str, kind, extra: tuple[str, ...] = ()):
     """(dotted key, field, type, overrides that select its section) of every key, recursively."""
     for cls in variants(kind) or [kind]:
-        select = extra + (("data=csv",) if cls is CsvSeries else ())
+        select = extra + SELECTS.get(cls, ())
         for field, ftype in specs(cls):
             name = f"{prefix}.{field.name}" if prefix else field.name
             base, _ = split_optional(ftype)
@@ -48,6 +60,7 @@ def keys_of(prefix: str, kind, extra: tuple[str, ...] = ()):
 
 
 TRAIN_KEYS = [k for prefix, section in SECTIONS.items() for k in keys_of(prefix, section)]
+TRAIN_KEYS += list(keys_of("model", NETWORKS))  # the built-in networks' own keys
 
 
 @functools.cache
@@ -79,13 +92,18 @@ def test_every_key_has_a_doc():
 @pytest.mark.parametrize("group,option", [(g, o) for g in OPTIONS for o in OPTIONS[g]])
 def test_the_options_compose_to_the_schema_defaults(group, option):
     plain = validate(composed(f"{group}={option}"))
-    assert plain[group] == as_node(OPTIONS[group][option])
+    # the option on top of what the top level states of its section (the model's training keys)
+    below = as_node(COMMAND_KEYS["train_keys"]).get(group, {})
+    assert plain[group] == {**below, **as_node(OPTIONS[group][option])}
 
 
 def test_the_top_level_defaults_come_from_the_schema():
     plain = validate(composed())
     for name, value in as_node(COMMAND_KEYS["train_keys"]).items():
-        assert plain[name] == value, name
+        if isinstance(value, dict):  # a section the group options add to (model)
+            assert {k: plain[name][k] for k in value} == value, name
+        else:
+            assert plain[name] == value, name
 
 
 def bad_value(field, kind):
