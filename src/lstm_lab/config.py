@@ -85,7 +85,12 @@ CLOSED_SECTIONS: dict[str, dict[str, Rule]] = {
 # Keys of open sections (free-form `_target_` nodes) that still have to make sense.
 KEYS: dict[str, Rule] = {
     "seed": _int(),
-    "threads": _int("an integer >= 1, or null for torch's default", lambda v: v >= 1, True),
+    "threads": Rule(
+        (int, str),
+        "auto, an integer >= 1, or null for torch's default",
+        lambda v: v == "auto" or (isinstance(v, int) and v >= 1),
+        True,
+    ),
     "trainer.max_epochs": POSITIVE_INT,
     "optimizer.lr": _num("a number > 0", lambda v: v > 0),
     "optimizer.weight_decay": NON_NEGATIVE,

@@ -60,6 +60,7 @@ def run_info(plain: dict) -> dict[str, Any]:
     return {
         "seed": plain["seed"],
         "threads": torch.get_num_threads(),
+        "threads_choice": plain.get("threads_choice"),
         "versions": package_versions(),
         "git_commit": git_commit(),
     }
@@ -103,6 +104,8 @@ def print_summary(metrics: dict, run_dir: Path) -> None:
     if metrics.get("forecast"):
         print_forecast(metrics["forecast"])
     # Plain prints: these lines are meant to be copied, so no wrapping.
+    if metrics.get("threads_choice"):
+        print(f"Threads:       {metrics['threads']} ({metrics['threads_choice']})")
     print(f"Run directory: {run_dir}")
     print(f"TensorBoard:   tensorboard --logdir {run_dir}")
 

@@ -21,7 +21,7 @@ from lstm_lab.distributed import SpawnedProcesses, load_tested_weights, progress
 from lstm_lab.models.lstm import LSTMRegressor
 from lstm_lab.models.module import LSTMModule, run_length_kwargs
 from lstm_lab.models.stateful import StatefulLSTMModule
-from lstm_lab.report import hparams_of, print_summary, run_info, write_json
+from lstm_lab.report import hparams_of, print_summary, process_age_s, run_info, write_json
 from lstm_lab.rundirs import checkpoint_dir
 from lstm_lab.safeguards import (
     CheckpointOnInterrupt,
@@ -31,6 +31,7 @@ from lstm_lab.safeguards import (
     ctrl_c_stops_after_batch,
 )
 from lstm_lab.strategies import steps_per_call
+from lstm_lab.threads import set_threads, shape_of
 
 # Lightning loads checkpoints (fit's ckpt_path, test's "best") with torch's safe unpickler only.
 WEIGHTS_ONLY = True
@@ -135,8 +136,8 @@ def train_and_test(
     and a prediction plot. When training stops early: metrics.json, then RunStopped."""
     start = time.perf_counter()
     run_dir = Path(plain["paths"]["run_dir"])
-    if plain.get("threads"):
-        torch.set_num_threads(plain["threads"])
+    choice = set_threads(plain["threads"], shape_of(plain, len(series), _n_features(series)))
+    plain = {**plain, "threads": choice.threads, "threads_choice": choice.why}
     L.seed_everything(plain["seed"], workers=True, verbose=False)
 
     datamodule = build_datamodule(cfg, plain, series)
@@ -167,6 +168,7 @@ def train_and_test(
             exit_code=128 + (signal.SIGINT if how == "Ctrl-C" else signal.SIGTERM),
         ) from None
 
+    trained_at = process_age_s()
     fitted = progress(trainer, module)  # read before test: a spawned test resets the metrics
     best = "best" if _best_path(trainer) else None
     tested = trainer.test(
@@ -186,10 +188,27 @@ def train_and_test(
         **run_info(plain),
         "time_to_first_step_s": fitted["time_to_first_step_s"],
         "wall_time_s": round(time.perf_counter() - start, 3),
+        "phases_s": _phases(fitted["time_to_first_step_s"], trained_at, process_age_s()),
     }
     if trainer.is_global_zero:
         _report(trainer, module, datamodule, plain, metrics, run_dir)
     return metrics
+
+
+def _n_features(series: np.ndarray) -> int:
+    return series.shape[1] if series.ndim > 1 else 1
+
+
+def _phases(first_step: float | None, trained_at: float | None, tested_at: float | None) -> dict:
+    """Seconds of the process before the first training step, in training, in the test pass
+    (the report's share is added when it is done); empty where a time is unknown."""
+    if None in (first_step, trained_at, tested_at):
+        return {}
+    return {
+        "startup": round(first_step, 2),
+        "train": round(trained_at - first_step, 2),
+        "test": round(tested_at - trained_at, 2),
+    }
 
 
 def _best_path(trainer: L.Trainer) -> str | None:
@@ -254,6 +273,10 @@ def _report(trainer, module, datamodule, plain, metrics, run_dir: Path) -> None:
             hparams = {**hparams_of(plain), "mode": metrics["mode"]}
             _log_hparams(logger, hparams, hp_metrics, trainer.global_step)
         logger.finalize("success")
+    if metrics.get("phases_s") and process_age_s() is not None:
+        metrics["phases_s"]["report"] = round(
+            process_age_s() - sum(metrics["phases_s"].values()), 2
+        )
     write_json(run_dir / "metrics.json", metrics)
     print_summary(metrics, run_dir)
 
