@@ -48,8 +48,11 @@ def run_timed(args: list[str], cwd: Path) -> tuple[float, int, int]:
 
 def run_beside_a_busy_core(args: list[str], cwd: Path) -> tuple[float, int, int]:
     """run_timed while a CPU-bound process of our own keeps one core busy (as another user's
-    job, a browser or a CI neighbour would); the process is killed when the run ends."""
-    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    job, a browser or a CI neighbour would); the process is killed when the run ends. It
+    runs in a session of its own, as another user's would: Linux's autogroup scheduling
+    shares the CPU between sessions first, so in ours it would halve the run's share of a
+    loaded machine whatever the run did."""
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
     try:
         time.sleep(0.2)  # let it start spinning
         return run_timed(args, cwd)
