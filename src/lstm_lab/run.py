@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from lstm_lab.cli import RunStopped
 from lstm_lab.config import ConfigError
-from lstm_lab.distributed import SpawnedProcesses, load_tested_weights, progress
+from lstm_lab.distributed import SpawnedProcesses, load_tested_weights, progress, spawns_processes
 from lstm_lab.models.lstm import LSTMRegressor
 from lstm_lab.models.module import LSTMModule, run_length_kwargs
 from lstm_lab.models.stateful import StatefulLSTMModule
@@ -188,7 +188,10 @@ def train_and_test(
         **run_info(plain),
         "time_to_first_step_s": fitted["time_to_first_step_s"],
         "wall_time_s": round(time.perf_counter() - start, 3),
-        "phases_s": _phases(fitted["time_to_first_step_s"], trained_at, process_age_s()),
+        # a spawned or forked process's age is not this one's: no phases then
+        "phases_s": {}
+        if spawns_processes(trainer)
+        else _phases(fitted["time_to_first_step_s"], trained_at, process_age_s()),
     }
     if trainer.is_global_zero:
         _report(trainer, module, datamodule, plain, metrics, run_dir)
