@@ -32,6 +32,8 @@ TARGETS = {
     "help_s": ("<=", 1.5),
     "config_error_s": ("<=", 1.5),
     "sweep_ratio_parallel_over_sequential": ("<=", 0.75),
+    "busy_ratio_default": ("<=", 1.5),
+    "busy_ratio_elnino": ("<=", 1.5),
 }
 
 
@@ -42,6 +44,21 @@ def run_timed(args: list[str], cwd: Path) -> tuple[float, int, int]:
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     return time.perf_counter() - start, proc.returncode, usage.ru_maxrss
+
+
+def run_beside_a_busy_core(args: list[str], cwd: Path) -> tuple[float, int, int]:
+    """run_timed while a CPU-bound process of our own keeps one core busy (as another user's
+    job, a browser or a CI neighbour would); the process is killed when the run ends. It
+    runs in a session of its own, as another user's would: Linux's autogroup scheduling
+    shares the CPU between sessions first, so in ours it would halve the run's share of a
+    loaded machine whatever the run did."""
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+    try:
+        time.sleep(0.2)  # let it start spinning
+        return run_timed(args, cwd)
+    finally:
+        hog.kill()
+        hog.wait()
 
 
 def newest_metrics(root: Path) -> dict:
@@ -133,6 +150,7 @@ def whole_runs(workdir: Path, quick: bool, repeats: int) -> dict:
     commands = {"default": [], "tutorial": ["experiment=seed_tutorial"]}
     walls: dict[str, list[float]] = {k: [] for k in commands}
     result: dict = {}
+    phases: list[dict] = []
     for _ in range(repeats):
         for name, args in commands.items():
             wall, rc, rss = run_timed([str(BIN / "lstm-train"), *args, *extra], workdir)
@@ -142,9 +160,52 @@ def whole_runs(workdir: Path, quick: bool, repeats: int) -> dict:
             result[name] = {"test_mse": metrics["test"]["mse"], "peak_rss_mib": rss / 1024}
             if name == "default":
                 result["default_time_to_first_step_s"] = metrics.get("time_to_first_step_s")
+            if name == "default":
+                phases.append({**metrics.get("phases_s", {}), "wall": wall})
     for name in commands:
         result[name]["wall_s"] = statistics.median(walls[name])
         result[name]["wall_s_all"] = walls[name]
+    result["default_phases_s"] = median_phases(phases)
+    return result
+
+
+def median_phases(phases: list[dict]) -> dict:
+    """Median seconds of each phase of a run (metrics.json's phases_s); `after` is the rest of
+    the whole-process wall time: the summary printed, Hydra's end, the interpreter's exit."""
+    for p in phases:
+        p["after"] = p["wall"] - sum(p.get(k, 0.0) for k in PHASES)
+    return {
+        k: statistics.median(p[k] for p in phases)
+        for k in (*PHASES, "after")
+        if phases and all(k in p for p in phases)
+    }
+
+
+PHASES = ("startup", "train", "test", "report")
+
+
+def busy_machine(workdir: Path, quick: bool, repeats: int) -> dict:
+    """Whole-process wall time of the default run and of experiment=elnino, on the machine as
+    it is and beside a busy core, alternated (quiet, busy, quiet, busy, ...); medians."""
+    tiny = ["trainer.max_epochs=1"] if quick else []
+    commands = {"default": tiny, "elnino": ["experiment=elnino", *tiny]}
+    result: dict = {}
+    for name, args in commands.items():
+        walls: dict[str, list[float]] = {"quiet": [], "busy": []}
+        choice = None
+        for _ in range(repeats):
+            for condition, runner in (("quiet", run_timed), ("busy", run_beside_a_busy_core)):
+                wall, rc, _ = runner([str(BIN / "lstm-train"), *args], workdir)
+                assert rc == 0, f"the {name} run ({condition}) failed"
+                walls[condition].append(wall)
+                choice = newest_metrics(workdir).get("threads_choice")
+        result[name] = {
+            "quiet_s": statistics.median(walls["quiet"]),
+            "busy_s": statistics.median(walls["busy"]),
+            "quiet_s_all": walls["quiet"],
+            "busy_s_all": walls["busy"],
+            "threads_choice": choice,
+        }
     return result
 
 
@@ -195,6 +256,8 @@ def figures(result: dict) -> dict[str, float]:
     )
     out["wall_ratio_default_over_tutorial"] = runs["default"]["wall_s"] / runs["tutorial"]["wall_s"]
     out.update(result["startup"])
+    for name, busy in result.get("busy", {}).items():
+        out[f"busy_ratio_{name}"] = busy["busy_s"] / busy["quiet_s"]
     if result.get("sweep"):
         out["sweep_ratio_parallel_over_sequential"] = (
             result["sweep"]["parallel_s"] / result["sweep"]["sequential_s"]
@@ -226,6 +289,21 @@ def print_table(result: dict) -> None:
     if runs.get("default_time_to_first_step_s") is not None:
         table.add_row(
             "process start -> first step (s)", f"{runs['default_time_to_first_step_s']:.2f}", "", ""
+        )
+    phases = runs.get("default_phases_s") or {}
+    if phases:
+        table.add_row(
+            "default run phases: " + " / ".join(phases) + " (s)",
+            " / ".join(f"{v:.2f}" for v in phases.values()),
+            "",
+            "",
+        )
+    for name, busy in result.get("busy", {}).items():
+        table.add_row(
+            f"{name} run: quiet / beside a busy core s",
+            f"{busy['quiet_s']:.1f} / {busy['busy_s']:.1f}",
+            "",
+            "",
         )
     if result.get("sweep"):
         sw = result["sweep"]
@@ -288,6 +366,7 @@ def main() -> None:
         result["startup"] = startup(work, 1 if args.quick else 3)
         result["runs"] = whole_runs(work, args.quick, repeats)
         result["sweep"] = sweep(work, args.quick, repeats)
+        result["busy"] = busy_machine(work, args.quick, repeats)
     result["figures"] = figures(result)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

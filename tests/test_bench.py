@@ -31,10 +31,20 @@ def test_quick_benchmark_writes_every_figure(tmp_path):
         "wall_ratio_default_over_tutorial",
         "help_s",
         "config_error_s",
+        "busy_ratio_default",
+        "busy_ratio_elnino",
     ):
         assert figures[name] > 0, name
     assert result["runs"]["default"]["peak_rss_mib"] > 50
     assert result["runs"]["default_time_to_first_step_s"] > 0
+    assert set(result["runs"]["default_phases_s"]) == {
+        "startup",
+        "train",
+        "test",
+        "report",
+        "after",
+    }
+    assert result["busy"]["default"]["threads_choice"].startswith("auto: 1")
     assert {t["hidden_size"] for t in result["throughput"]} == {16, 100}
     assert "throughput_ratio_h16" in proc.stdout
 

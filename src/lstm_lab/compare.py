@@ -101,7 +101,8 @@ def read_run(root: Path, run_dir: Path) -> Run:
     run.n_params = metrics.get("n_params")
     run.best_val_loss = metrics.get("best_val_loss")
     run.test_mse = (metrics.get("test") or {}).get("mse")
-    run.startup_s, run.train_time_s = metrics.get("startup_s"), metrics.get("train_time_s")
+    phases = metrics.get("phases_s") or {}
+    run.startup_s, run.train_time_s = phases.get("startup"), phases.get("train")
 
     scalars = read_events(run_dir)
     run.val_curve = _epochs(scalars.get("val/loss", []), scalars.get("epoch", []))

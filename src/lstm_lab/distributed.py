@@ -29,7 +29,7 @@ class SpawnedProcesses(L.Callback):
         self.threads = threads
 
     def setup(self, trainer: L.Trainer, pl_module, stage: str) -> None:
-        if self.threads:
+        if isinstance(self.threads, int):  # an explicit or chosen count, not "auto"
             torch.set_num_threads(self.threads)
 
     def on_train_end(self, trainer: L.Trainer, pl_module) -> None:

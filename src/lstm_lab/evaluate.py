@@ -36,18 +36,17 @@ def _evaluate(cfg: DictConfig) -> dict:
     return evaluate_restored(run, plain["threads"])
 
 
-def evaluate_restored(run, threads: int | None = None) -> dict:
-    import torch
+def evaluate_restored(run, threads: int | str | None = None) -> dict:
     from torch.utils.tensorboard import SummaryWriter
 
     from lstm_lab.evaluation.figures import write_figures
     from lstm_lab.evaluation.forecast import network_forecaster
     from lstm_lab.evaluation.suite import evaluate_with_config
     from lstm_lab.report import print_forecast, write_json
+    from lstm_lab.threads import set_threads, shape_of
 
-    threads = threads or run.plain.get("threads")
-    if threads:
-        torch.set_num_threads(threads)
+    setting = run.plain.get("threads") if threads is None else threads  # null: the run's own
+    set_threads(setting, shape_of(run.plain, *run.series.shape[:2]))
     evaluation = evaluate_with_config(network_forecaster(run.net), run.series, run.plain)
     summary = evaluation.summary
 

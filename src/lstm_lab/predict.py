@@ -86,11 +86,11 @@ def _predict(cfg: DictConfig) -> Path:
     if refusal:
         raise ConfigError(key, refusal)
 
-    import torch
+    from lstm_lab.threads import set_threads, shape_of
 
-    threads = plain["threads"] or run.plain.get("threads")
-    if threads:
-        torch.set_num_threads(threads)
+    setting = run.plain.get("threads") if plain["threads"] is None else plain["threads"]
+    # a rollout feeds one window at a time: a batch of one
+    set_threads(setting, {**shape_of(run.plain, *run.series.shape[:2]), "batch_size": 1})
     forecast = forecast_after(run, values, plain["steps"])
     output = Path(plain["output"]) if plain["output"] else run.run_dir / "forecast.csv"
     write_csv(output, forecast)

@@ -61,6 +61,7 @@ def run_info(plain: dict) -> dict[str, Any]:
     return {
         "seed": plain["seed"],
         "threads": torch.get_num_threads(),
+        "threads_choice": plain.get("threads_choice"),
         "versions": package_versions(),
         "git_commit": git_commit(),
     }
@@ -104,6 +105,8 @@ def print_summary(metrics: dict, run_dir: Path) -> None:
     if metrics.get("forecast"):
         print_forecast(metrics["forecast"])
     # Plain prints: these lines are meant to be copied, so no wrapping.
+    if metrics.get("threads_choice"):
+        print(f"Threads:       {metrics['threads']} ({metrics['threads_choice']})")
     print(f"Run directory: {run_dir}")
     # TensorBoard names a run by its directory under --logdir: its time stamp, or in a sweep
     # the overrides that set it apart

@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 
 from lstm_lab.cli import RunStopped
 from lstm_lab.config import ConfigError
-from lstm_lab.distributed import SpawnedProcesses, load_tested_weights, progress
+from lstm_lab.distributed import SpawnedProcesses, load_tested_weights, progress, spawns_processes
 from lstm_lab.hparams_tab import log_hparams
 from lstm_lab.models.build import BuildError, build_network, check_network
 from lstm_lab.models.module import LSTMModule, run_length_kwargs
@@ -33,6 +33,7 @@ from lstm_lab.safeguards import (
     ctrl_c_stops_after_batch,
 )
 from lstm_lab.strategies import steps_per_call
+from lstm_lab.threads import set_threads, shape_of
 
 # Lightning loads checkpoints (fit's ckpt_path, test's "best") with torch's safe unpickler only.
 WEIGHTS_ONLY = True
@@ -165,10 +166,10 @@ def train_and_test(
 ) -> dict[str, Any]:
     """Fit (from `ckpt_path` when given), test the best checkpoint, write metrics.json, HParams
     and a prediction plot. When training stops early: metrics.json, then RunStopped."""
-    start, age_at_start = time.perf_counter(), process_age_s()
+    start, origin = time.perf_counter(), _phase_origin(process_age_s())
     run_dir = Path(plain["paths"]["run_dir"])
-    if plain.get("threads"):
-        torch.set_num_threads(plain["threads"])
+    choice = set_threads(plain["threads"], shape_of(plain, len(series), _n_features(series)))
+    plain = {**plain, "threads": choice.threads, "threads_choice": choice.why}
     L.seed_everything(plain["seed"], workers=True, verbose=False)
 
     datamodule = build_datamodule(cfg, plain, series)
@@ -205,7 +206,7 @@ def train_and_test(
             exit_code=128 + (signal.SIGINT if how == "Ctrl-C" else signal.SIGTERM),
         ) from None
 
-    fit_s = time.perf_counter() - start
+    trained_at = process_age_s()
     fitted = progress(trainer, module)  # read before test: a spawned test resets the metrics
     best = "best" if _best_path(trainer) else None
     tested = trainer.test(
@@ -224,29 +225,48 @@ def train_and_test(
         "n_params": sum(p.numel() for p in module.net.parameters()),
         **run_info(plain),
         "time_to_first_step_s": fitted["time_to_first_step_s"],
-        **_timings(fitted["time_to_first_step_s"], age_at_start, fit_s),
         "wall_time_s": round(time.perf_counter() - start, 3),
+        # a spawned or forked process's age is not this one's: no phases then
+        "phases_s": {}
+        if spawns_processes(trainer)
+        else _phases(origin, fitted["time_to_first_step_s"], trained_at, process_age_s()),
     }
     if trainer.is_global_zero:
-        _report(trainer, module, datamodule, plain, metrics, run_dir)
+        _report(trainer, module, datamodule, plain, metrics, run_dir, origin)
     return metrics
 
 
 _RUNS_IN_PROCESS = []  # a sweep's jobs share a process with the basic launcher
 
 
-def _timings(first_step_age: float | None, age_at_start: float | None, fit_s: float) -> dict:
-    """startup_s: from the start of this run (of the process, for its first run: imports
-    included) to its first training step; train_time_s: from there to the end of fit.
-    Comparable between a sweep's first job and the others, which find everything loaded."""
+def _n_features(series: np.ndarray) -> int:
+    return series.shape[1] if series.ndim > 1 else 1
+
+
+def _phase_origin(age_at_start: float | None) -> float | None:
+    """Where a run's start-up phase begins, as a process age: the process start for its first
+    run (imports included), the run's own start for a sweep's later jobs, which find
+    everything loaded; so a sweep's first job and the others compare."""
     _RUNS_IN_PROCESS.append(age_at_start)
-    if first_step_age is None or age_at_start is None or not math.isfinite(first_step_age):
-        return {"startup_s": None, "train_time_s": None}
-    before_first_step = max(0.0, first_step_age - age_at_start)
-    process_start = age_at_start if len(_RUNS_IN_PROCESS) == 1 else 0.0
+    if age_at_start is None:
+        return None
+    return 0.0 if len(_RUNS_IN_PROCESS) == 1 else age_at_start
+
+
+def _phases(
+    origin: float | None,
+    first_step: float | None,
+    trained_at: float | None,
+    tested_at: float | None,
+) -> dict:
+    """Seconds of the run before its first training step (from `origin`), in training, in the
+    test pass (the report's share is added when it is done); empty where a time is unknown."""
+    if None in (origin, first_step, trained_at, tested_at) or not math.isfinite(first_step):
+        return {}
     return {
-        "startup_s": round(process_start + before_first_step, 3),
-        "train_time_s": round(max(0.0, fit_s - before_first_step), 3),
+        "startup": round(max(0.0, first_step - origin), 2),
+        "train": round(trained_at - first_step, 2),
+        "test": round(tested_at - trained_at, 2),
     }
 
 
@@ -280,7 +300,7 @@ def _series_time(plain: dict):
     return time_axis(plain["data"]["series"])
 
 
-def _report(trainer, module, datamodule, plain, metrics, run_dir: Path) -> None:
+def _report(trainer, module, datamodule, plain, metrics, run_dir: Path, origin=None) -> None:
     from lstm_lab.evaluation.figures import write_figures
     from lstm_lab.evaluation.forecast import network_forecaster
     from lstm_lab.evaluation.suite import evaluate_with_config
@@ -312,6 +332,10 @@ def _report(trainer, module, datamodule, plain, metrics, run_dir: Path) -> None:
             hparams = {**hparams_of(plain), "mode": metrics["mode"]}
             log_hparams(logger.experiment, hparams, hp_metrics, trainer.global_step, run_dir)
         logger.finalize("success")
+    if metrics.get("phases_s") and process_age_s() is not None:
+        metrics["phases_s"]["report"] = round(
+            process_age_s() - origin - sum(metrics["phases_s"].values()), 2
+        )
     write_json(run_dir / "metrics.json", metrics)
     print_summary(metrics, run_dir)
 

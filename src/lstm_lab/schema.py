@@ -44,6 +44,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 from lstm_lab.keyspec import (
+    Check,
     Open,
     above,
     as_node,
@@ -55,6 +56,8 @@ from lstm_lab.keyspec import (
 )
 
 DOTTED = "a dotted import path"
+# threads: "auto" or a count (a str compared with 1 raises TypeError: refused as well)
+AUTO_OR_COUNT = Check(lambda v: v == "auto" or v >= 1, "")
 
 
 @dataclass
@@ -86,8 +89,13 @@ class TrainKeys(Open):
 
     task_name: str = key("train", "the command's name")
     seed: int = key(42, "seeds torch, numpy and Python (weights, shuffling, dropout)")
-    threads: int | None = key(
-        None, "torch threads for this run", at_least(1), null="for torch's default"
+    threads: int | str | None = key(
+        "auto",
+        "torch threads for this run: auto gives one unless the model and batch are large "
+        "enough for more to pay, never more than the cores idle now (lstm_lab/threads.py)",
+        AUTO_OR_COUNT,
+        valid="auto, an integer >= 1",
+        null="for torch's default",
     )
     resume: str | None = key(
         None,
@@ -273,7 +281,13 @@ def _ckpt_path() -> Any:
 
 
 def _threads() -> Any:
-    return key(None, "torch threads", at_least(1), null="for the run's own")
+    return key(
+        "auto",
+        "torch threads: auto as lstm-train's",
+        AUTO_OR_COUNT,
+        valid="auto, an integer >= 1",
+        null="for the run's own setting",
+    )
 
 
 @dataclass
@@ -282,7 +296,7 @@ class EvalKeys(Open):
 
     run_dir: str | None = _run_dir()
     ckpt_path: str | None = _ckpt_path()
-    threads: int | None = _threads()
+    threads: int | str | None = _threads()
 
 
 @dataclass
@@ -300,7 +314,7 @@ class PredictKeys(Open):
     output: str | None = key(
         None, "null: <run_dir>/forecast.csv", valid="the path of a .csv file to write"
     )
-    threads: int | None = _threads()
+    threads: int | str | None = _threads()
 
 
 # What lstm-train checks, by section ("": the top level).

@@ -20,11 +20,10 @@ FIGURES = {
 
 
 def make_figures(
-    evaluation: ForecastEvaluation, plot_dir: Path, time: np.ndarray | None = None
+    evaluation: ForecastEvaluation, plot_dir: Path | None, time: np.ndarray | None = None
 ) -> dict[str, object]:
-    """Draw and save the figures (those that apply); return them by file stem.
-
-    `time` (one entry per step of the series) labels the prediction plot's x axis.
+    """Draw the figures (those that apply), saved in `plot_dir` unless it is None; return them
+    by file stem. `time` (one entry per step of the series) labels the prediction plot's x axis.
     """
     one = evaluation.one_step
     mse = evaluation.summary["one_step"]["mse"]
@@ -36,7 +35,7 @@ def make_figures(
             one.true[:, 0],
             one.pred["model"][:, 0],
             f"Test split: {what} from true windows (MSE {mse:.3g})",
-            plot_dir / "test_prediction.png",
+            _path(plot_dir, "test_prediction"),
             time=None if time is None else time[one.origins],
         )
     }
@@ -48,16 +47,20 @@ def make_figures(
             rolled.pred["model"][0],
             f"Rollout from the last true window before the test split: "
             f"{rolled.true.shape[1]} predictions fed back (MSE {first:.3g})",
-            plot_dir / "test_rollout.png",
+            _path(plot_dir, "test_rollout"),
         )
         n = len(rolled.origins)
         figures["test_error_vs_horizon"] = plot_error_vs_horizon(
             {name: mse_by_step(rolled.true, pred) for name, pred in rolled.pred.items()},
             "Rollout error vs steps ahead, model and baselines "
             + (f"(mean over {n} origins in the test split)" if n > 1 else "(one rollout)"),
-            plot_dir / "test_error_vs_horizon.png",
+            _path(plot_dir, "test_error_vs_horizon"),
         )
     return figures
+
+
+def _path(plot_dir: Path | None, stem: str) -> Path | None:
+    return None if plot_dir is None else plot_dir / f"{stem}.png"
 
 
 def write_figures(
@@ -68,13 +71,23 @@ def write_figures(
     step: int = 0,
     time: np.ndarray | None = None,
 ) -> list[Path]:
-    """Save the PNGs in `plot_dir` and add them to each TensorBoard SummaryWriter in `writers`."""
-    import matplotlib.pyplot as plt
+    """Save the PNGs in `plot_dir` and add them to each TensorBoard SummaryWriter in `writers`.
 
-    figures = make_figures(evaluation, plot_dir, time)
-    writers = list(writers)
+    Each figure is rendered once: the same pixels become the PNG and the TensorBoard image
+    (savefig and add_figure would each render it again).
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.image import imsave
+
+    figures = make_figures(evaluation, None, time)
+    plot_dir.mkdir(parents=True, exist_ok=True)
     for stem, fig in figures.items():
+        fig.canvas.draw()
+        pixels = np.asarray(fig.canvas.buffer_rgba())
+        imsave(plot_dir / f"{stem}.png", pixels, dpi=fig.dpi)
         for writer in writers:
-            writer.add_figure(f"{tag_prefix}/{FIGURES[stem]}", fig, step, close=False)
+            writer.add_image(
+                f"{tag_prefix}/{FIGURES[stem]}", pixels[..., :3], step, dataformats="HWC"
+            )
         plt.close(fig)
     return [plot_dir / f"{stem}.png" for stem in figures]
