@@ -47,15 +47,17 @@ def evaluate_restored(run, threads: int | None = None) -> dict:
     threads = threads or run.plain.get("threads")
     if threads:
         torch.set_num_threads(threads)
-    evaluation = evaluate_with_config(network_forecaster(run.net), run.series, run.plain)
-    summary = evaluation.summary
-
     name = run.ckpt_path.stem
     out_dir = run.run_dir / "eval" / name
     step = run.checkpoint_info.get("global_step") or 0
     writer = SummaryWriter(str(run.run_dir / "tensorboard"))
     try:
-        plots = write_figures(evaluation, out_dir / "plots", [writer], f"eval/{name}", step)
+        if run.stateful:
+            summary, plots = evaluate_stream(run, out_dir / "plots", writer, f"eval/{name}", step)
+        else:
+            evaluation = evaluate_with_config(network_forecaster(run.net), run.series, run.plain)
+            summary = evaluation.summary
+            plots = write_figures(evaluation, out_dir / "plots", [writer], f"eval/{name}", step)
     finally:
         writer.close()
     result = {
@@ -77,11 +79,39 @@ def evaluate_restored(run, threads: int | None = None) -> dict:
         if summary[kind]:
             scores = "  ".join(f"{k} {summary[kind][k]:.4g}" for k in ("mse", "rmse", "mae"))
             print(f"{kind.replace('_', '-'):>9} (original units): {scores}")
-    print_forecast(summary)
+    if not run.stateful:
+        print_forecast(summary)
     print(f"Results:     {out_dir / 'evaluation.json'}")
     print(f"Plots:       {', '.join(str(p) for p in plots)}")
     print(f"TensorBoard: tensorboard --logdir {run.run_dir}  (images under eval/{name}/)")
     return result
+
+
+def evaluate_stream(run, plot_dir, writer, tag: str, step: int):
+    """A stateful run's one-step forecasts of its test split, its state warmed up over every
+    step before (as training tested it): metrics in original units (per step ahead too) and
+    the prediction plot. Its rollout and baselines need windows from zero state: not made."""
+    import numpy as np
+    import torch
+
+    from lstm_lab.data.streams import make_streams
+    from lstm_lab.evaluation.plots import plot_prediction
+    from lstm_lab.evaluation.stream_forecast import predict_stream, stream_errors
+
+    data = run.plain["data"]
+    split = data["split"]
+    scaled = run.scaler.transform(run.series)
+    test = make_streams(scaled, data["horizon"], split["train"], split["val"], 1)["test"]
+    x = torch.from_numpy(np.ascontiguousarray(test.x))
+    pred = predict_stream(run.net, x, data["eval_batch_size"])[test.scored]
+    true, pred = (run.scaler.inverse_target(v) for v in (test.y[test.scored], pred))
+    one_step = stream_errors(true, pred)
+    title = f"Test split: one-step predictions, stateful (MSE {one_step['mse']:.3g})"
+    path = plot_dir / "test_prediction.png"
+    writer.add_figure(
+        f"{tag}/prediction", plot_prediction(true[:, 0], pred[:, 0], title, path), step
+    )
+    return {"mode": "stateful", "one_step": one_step, "rollout": None}, [path]
 
 
 def main() -> None:
