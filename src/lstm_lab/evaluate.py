@@ -41,6 +41,7 @@ def evaluate_restored(run, threads: int | None = None) -> dict:
 
     from lstm_lab.evaluation.figures import write_figures
     from lstm_lab.evaluation.forecast import network_forecaster
+    from lstm_lab.evaluation.metrics import errors_by_step
     from lstm_lab.evaluation.suite import evaluate_with_config
     from lstm_lab.report import print_forecast, write_json
 
@@ -57,6 +58,8 @@ def evaluate_restored(run, threads: int | None = None) -> dict:
         else:
             evaluation = evaluate_with_config(network_forecaster(run.net), run.series, run.plain)
             summary = evaluation.summary
+            one = evaluation.one_step  # the test metrics, per step ahead too, as training's
+            summary["one_step"] = errors_by_step(one.true, one.pred["model"])
             plots = write_figures(evaluation, out_dir / "plots", [writer], f"eval/{name}", step)
     finally:
         writer.close()
@@ -95,8 +98,9 @@ def evaluate_stream(run, plot_dir, writer, tag: str, step: int):
     import torch
 
     from lstm_lab.data.streams import make_streams
+    from lstm_lab.evaluation.metrics import errors_by_step
     from lstm_lab.evaluation.plots import plot_prediction
-    from lstm_lab.evaluation.stream_forecast import predict_stream, stream_errors
+    from lstm_lab.evaluation.stream_forecast import predict_stream
 
     data = run.plain["data"]
     split = data["split"]
@@ -105,7 +109,7 @@ def evaluate_stream(run, plot_dir, writer, tag: str, step: int):
     x = torch.from_numpy(np.ascontiguousarray(test.x))
     pred = predict_stream(run.net, x, data["eval_batch_size"])[test.scored]
     true, pred = (run.scaler.inverse_target(v) for v in (test.y[test.scored], pred))
-    one_step = stream_errors(true, pred)
+    one_step = errors_by_step(true, pred)
     title = f"Test split: one-step predictions, stateful (MSE {one_step['mse']:.3g})"
     path = plot_dir / "test_prediction.png"
     writer.add_figure(

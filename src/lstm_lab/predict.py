@@ -76,7 +76,11 @@ def write_csv(path: Path, forecast: np.ndarray) -> None:
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="predict")
 @functools.partial(user_task, prog="lstm-predict", remove_run_dir=False)
 def _predict(cfg: DictConfig) -> Path:
-    plain = validate_tool(cfg)
+    return predict(validate_tool(cfg))
+
+
+def predict(plain: dict) -> Path:
+    """lstm-predict's work on its validated keys: the forecast CSV written, its path."""
     from lstm_lab.evaluation.forecast import rollout_refusal
     from lstm_lab.restore import restore  # torch from here on
 

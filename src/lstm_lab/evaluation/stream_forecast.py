@@ -24,19 +24,6 @@ def predict_stream(net: nn.Module, x: torch.Tensor, chunk: int = 1024) -> np.nda
     return torch.cat(preds, dim=1).cpu().numpy()
 
 
-def stream_errors(true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
-    """MSE, RMSE and MAE over all (steps, horizon) values, and per step ahead when horizon > 1
-    (`mse_step1`, ...): the names of the test metrics training records."""
-    from lstm_lab.evaluation.metrics import errors
-
-    out = errors(true, pred)
-    if true.shape[1] > 1:
-        for step in range(true.shape[1]):
-            for name, value in errors(true[:, step], pred[:, step]).items():
-                out[f"{name}_step{step + 1}"] = value
-    return out
-
-
 @torch.no_grad()
 def stream_rollout(net: nn.Module, x: torch.Tensor, steps: int, chunk: int = 1024) -> np.ndarray:
     """The next `steps` values after a (time, 1) series: the state is warmed up over the whole
