@@ -5,7 +5,8 @@ Runs are tiny (300 steps, 2 epochs, one thread) and, but for DDP and the joblib 
 subprocess each for all rows), run inside the test process: `train_here` does what lstm-train
 does after composing the config. A SIGTERM is the real signal (Lightning's handler stops the
 run after the batch); a kill is `faults.Crash` raised after a batch: nothing saved on the way
-out, as for SIGKILL.
+out, as for SIGKILL. Runs in this process make no plots (most of a tiny run's time); the
+sweeps do, and check them.
 """
 
 from __future__ import annotations
@@ -126,9 +127,9 @@ def train_here(root, monkeypatch, row: str, name: str, *extra: str, ckpt=None, f
 
     monkeypatch.chdir(root)
     monkeypatch.setenv("LSTM_LAB_FAULT", fault or "")
-    if name != "straight":  # the plots are the straight cell's; here they only take time
-        monkeypatch.setattr("lstm_lab.evaluation.figures.write_figures", lambda *a, **k: [])
-        monkeypatch.setattr("lstm_lab.run._stream_prediction_figure", lambda *a, **k: None)
+    # Plots take most of a tiny run's time: made in the sweeps (test_where_it_runs) only.
+    monkeypatch.setattr("lstm_lab.evaluation.figures.write_figures", lambda *a, **k: [])
+    monkeypatch.setattr("lstm_lab.run._stream_prediction_figure", lambda *a, **k: None)
     cfg, run_dir = compose_run(root, row, name, *extra)
     (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")  # as Hydra does for lstm-train
@@ -163,7 +164,7 @@ def same_weights(a: Path, b: Path) -> bool:
     return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
-def assert_completed(run_dir: Path, row: str, plots: bool = True) -> None:
+def assert_completed(run_dir: Path, row: str, plots: bool = False) -> None:
     got = metrics(run_dir)
     assert got["status"] == "completed", got
     assert got["mode"] == ("stateful" if "model.stateful=true" in ROWS[row][0] else "window")
@@ -267,7 +268,7 @@ def check_nan(cell: Cell, row: str) -> None:
 def check_ckpt_path(cell: Cell, row: str) -> None:
     """A new run from another run's last.ckpt of epoch 0: the straight run's end, bit for bit."""
     run_dir = cell.train(row, "from-ckpt", ckpt=cell.epoch_checkpoint(row))
-    assert_completed(run_dir, row, plots=False)
+    assert_completed(run_dir, row)
     assert same_weights(run_dir, cell.straight[row])
     assert metrics(run_dir)["test"] == metrics(cell.straight[row])["test"]
 
@@ -346,28 +347,14 @@ def combo_configs(root: Path) -> Path:
     """Each row as a config `+combo=rowN` (the row's overrides), for one sweep over all rows."""
     folder = root / "combos" / "combo"
     folder.mkdir(parents=True, exist_ok=True)
-    for i, (overrides, _) in enumerate(ROWS.values()):
-        groups = [o for o in overrides if o.startswith("data=")]
-        keys = [o for o in overrides if o not in groups]
+    for i, row in enumerate(ROWS):
+        groups = [o.replace("=", ": ") for o in overrides(row) if o.startswith("data=")]
+        keys = [o for o in overrides(row) if not o.startswith("data=")]
         text = "# @package _global_\n"
         if groups:
-            text += "defaults:\n" + "".join(
-                f"  - override /{g.replace('=', ': ')}\n" for g in groups
-            )
-        for o in keys:
-            key, value = o.split("=", 1)
-            node = text_node(key, value)
-            text += node
-        (folder / f"row{i}.yaml").write_text(text)
+            text += "defaults:\n" + "".join(f"  - override /{g}\n" for g in groups)
+        (folder / f"row{i}.yaml").write_text(text + OmegaConf.to_yaml(OmegaConf.from_dotlist(keys)))
     return root / "combos"
-
-
-def text_node(key: str, value: str) -> str:
-    """`a.b.c: value` as nested YAML."""
-    parts = key.split(".")
-    return "".join(f"{'  ' * i}{p}:\n" for i, p in enumerate(parts[:-1])) + (
-        f"{'  ' * (len(parts) - 1)}{parts[-1]}: {value}\n"
-    )
 
 
 WHERE = {
@@ -387,7 +374,7 @@ def test_where_it_runs(root, column):
     rows = [r for r in ROWS if expected(r, column) is None]
     combos = combo_configs(root)
     names = ",".join(f"row{list(ROWS).index(r)}" for r in rows)
-    tiny = [o for o in TINY if "fault" not in o and "steps_per_call" not in o]
+    tiny = ["trainer.max_epochs=1", "threads=1"]
     proc = cli(
         "-m", "--config-dir", str(combos), f"+combo={names}", *WHERE[column], *tiny, cwd=root
     )
@@ -395,7 +382,7 @@ def test_where_it_runs(root, column):
     done = {p.parent.name: p.parent for p in (root / "outputs" / "sweeps").glob("*/*/metrics.json")}
     for row in rows:
         (run_dir,) = [d for n, d in done.items() if f"row{list(ROWS).index(row)}" in n]
-        assert_completed(run_dir, row)
+        assert_completed(run_dir, row, plots=True)
     shutil.rmtree(root / "outputs")
 
 
@@ -415,3 +402,21 @@ def test_resume_in_the_middle_of_an_epoch_is_not_trivial(root, monkeypatch, stra
     run_dir = compose_run(root, row, "no-state")[1]
     train_here(root, monkeypatch, row, "no-state", ckpt=run_dir / "checkpoints" / "last.ckpt")
     assert not same_weights(run_dir, straight_runs[row])
+
+
+def test_running_out_of_memory_is_a_one_line_failure(root, monkeypatch):
+    """A run the estimate let through, out of memory in training: RunStopped (one line, exit
+    1) and metrics.json with "status": "failed" and torch's reason."""
+    from lstm_lab.models.lstm import LSTMRegressor
+
+    def no_memory(self, *args):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8")
+
+    monkeypatch.setattr(LSTMRegressor, "forward_with_state", no_memory)
+    row = next(iter(ROWS))
+    with pytest.raises(RunStopped) as stop:
+        train_here(root, monkeypatch, row, "oom")
+    assert stop.value.exit_code == 1 and "\n" not in str(stop.value)
+    assert str(stop.value).startswith("training failed, out of memory: DefaultCPUAllocator")
+    got = metrics(compose_run(root, row, "oom")[1])
+    assert got["status"] == "failed" and "can't allocate memory" in got["reason"]
