@@ -7,6 +7,7 @@ a signal to its own process at a given epoch and batch when LSTM_LAB_FAULT says 
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -26,7 +27,8 @@ RUN += ["+callbacks.fault._target_=faults.SignalFromEnv"]
 
 
 def lstm_train(root: Path, *args: str, fault: str | None = None):
-    env = {"PYTHONPATH": HELPERS, **({"LSTM_LAB_FAULT": fault} if fault else {})}
+    path = os.pathsep.join(filter(None, [HELPERS, os.environ.get("PYTHONPATH")]))
+    env = {"PYTHONPATH": path, **({"LSTM_LAB_FAULT": fault} if fault else {})}
     before = set(run_dirs(root))
     proc = cli(*args, cwd=root, extra_env=env)
     new = set(run_dirs(root)) - before
