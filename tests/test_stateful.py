@@ -15,9 +15,12 @@ from lstm_lab.config import ConfigError, validate
 from lstm_lab.data.stream_datamodule import StreamChunks, StreamDataModule
 from lstm_lab.data.streams import cut_streams, make_streams, step_pairs
 from lstm_lab.data.windows import split_bounds
+from lstm_lab.evaluate import evaluate_restored
 from lstm_lab.evaluation.stream_forecast import predict_stream
 from lstm_lab.models.lstm import LSTMRegressor
 from lstm_lab.models.stateful import StatefulLSTMModule
+from lstm_lab.predict import forecast_after
+from lstm_lab.restore import restore
 from lstm_lab.train import build_series
 from test_cli import hparams_session, load_events
 
@@ -270,12 +273,20 @@ def test_stateful_experiment_learns_the_sine_within_10x_of_window_mode(tmp_path)
     assert stateful["test"]["mse"] <= 10 * window["test"]["mse"], (stateful, window)
 
 
-def test_a_stateful_run_trains_and_lstm_eval_refuses_it_in_one_line(tmp_path):
+def test_a_stateful_run_is_evaluated_and_forecast_from_its_warmed_up_state(tmp_path):
     run_dir = train(tmp_path, *QUICK, "trainer.max_epochs=1", "model.stateful=true")
     metrics = read_metrics(run_dir)
     assert metrics["mode"] == "stateful" and metrics["status"] == "completed"
     assert (run_dir / "plots" / "test_prediction.png").is_file()
-    proc = cli(f"run_dir={run_dir}", cwd=tmp_path, prog="lstm-eval")
-    assert proc.returncode == 2
-    (line,) = proc.stderr.strip().splitlines()
-    assert "a stateful run (model.stateful=true) is evaluated at the end of its training" in line
+    # lstm-eval's numbers are those training recorded (the same warmed-up test stream)
+    run = restore(str(run_dir), None)
+    result = evaluate_restored(run, threads=1)
+    assert result["test"] == pytest.approx(metrics["test"], rel=1e-4)
+    assert (run_dir / "eval" / "best" / "plots" / "test_prediction.png").is_file()
+    # lstm-predict: the state warmed up over the series, then carried through the rollout;
+    # the first forecast is the one-step prediction after the last value
+    forecast = forecast_after(run, run.series, 3)
+    scaled = torch.from_numpy(run.scaler.transform(run.series))
+    first = predict_stream(run.net, scaled[None])[0, -1, 0]
+    assert forecast.shape == (3,) and np.isfinite(forecast).all()
+    assert forecast[0] == pytest.approx(run.scaler.inverse_target(first), rel=1e-5)

@@ -41,21 +41,26 @@ def evaluate_restored(run, threads: int | str | None = None) -> dict:
 
     from lstm_lab.evaluation.figures import write_figures
     from lstm_lab.evaluation.forecast import network_forecaster
+    from lstm_lab.evaluation.metrics import errors_by_step
     from lstm_lab.evaluation.suite import evaluate_with_config
     from lstm_lab.report import print_forecast, write_json
     from lstm_lab.threads import set_threads, shape_of
 
     setting = run.plain.get("threads") if threads is None else threads  # null: the run's own
     set_threads(setting, shape_of(run.plain, *run.series.shape[:2]))
-    evaluation = evaluate_with_config(network_forecaster(run.net), run.series, run.plain)
-    summary = evaluation.summary
-
     name = run.ckpt_path.stem
     out_dir = run.run_dir / "eval" / name
     step = run.checkpoint_info.get("global_step") or 0
     writer = SummaryWriter(str(run.run_dir))  # beside the run's own events: one TensorBoard run
     try:
-        plots = write_figures(evaluation, out_dir / "plots", [writer], f"eval/{name}", step)
+        if run.stateful:
+            summary, plots = evaluate_stream(run, out_dir / "plots", writer, f"eval/{name}", step)
+        else:
+            evaluation = evaluate_with_config(network_forecaster(run.net), run.series, run.plain)
+            summary = evaluation.summary
+            one = evaluation.one_step  # the test metrics, per step ahead too, as training's
+            summary["one_step"] = errors_by_step(one.true, one.pred["model"])
+            plots = write_figures(evaluation, out_dir / "plots", [writer], f"eval/{name}", step)
     finally:
         writer.close()
     result = {
@@ -77,7 +82,8 @@ def evaluate_restored(run, threads: int | str | None = None) -> dict:
         if summary[kind]:
             scores = "  ".join(f"{k} {summary[kind][k]:.4g}" for k in ("mse", "rmse", "mae"))
             print(f"{kind.replace('_', '-'):>9} (original units): {scores}")
-    print_forecast(summary)
+    if not run.stateful:
+        print_forecast(summary)
     print(f"Results:     {out_dir / 'evaluation.json'}")
     print(f"Plots:       {', '.join(str(p) for p in plots)}")
     print(
@@ -85,6 +91,34 @@ def evaluate_restored(run, threads: int | str | None = None) -> dict:
         f"(run {run.run_dir.name}, images under eval/{name}/)"
     )
     return result
+
+
+def evaluate_stream(run, plot_dir, writer, tag: str, step: int):
+    """A stateful run's one-step forecasts of its test split, its state warmed up over every
+    step before (as training tested it): metrics in original units (per step ahead too) and
+    the prediction plot. Its rollout and baselines need windows from zero state: not made."""
+    import numpy as np
+    import torch
+
+    from lstm_lab.data.streams import make_streams
+    from lstm_lab.evaluation.metrics import errors_by_step
+    from lstm_lab.evaluation.plots import plot_prediction
+    from lstm_lab.evaluation.stream_forecast import predict_stream
+
+    data = run.plain["data"]
+    split = data["split"]
+    scaled = run.scaler.transform(run.series)
+    test = make_streams(scaled, data["horizon"], split["train"], split["val"], 1)["test"]
+    x = torch.from_numpy(np.ascontiguousarray(test.x))
+    pred = predict_stream(run.net, x, data["eval_batch_size"])[test.scored]
+    true, pred = (run.scaler.inverse_target(v) for v in (test.y[test.scored], pred))
+    one_step = errors_by_step(true, pred)
+    title = f"Test split: one-step predictions, stateful (MSE {one_step['mse']:.3g})"
+    path = plot_dir / "test_prediction.png"
+    writer.add_figure(
+        f"{tag}/prediction", plot_prediction(true[:, 0], pred[:, 0], title, path), step
+    )
+    return {"mode": "stateful", "one_step": one_step, "rollout": None}, [path]
 
 
 def main() -> None:

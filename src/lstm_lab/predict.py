@@ -44,7 +44,8 @@ def read_values(path: Path) -> np.ndarray:
 
 
 def forecast_after(run, values: np.ndarray, steps: int) -> np.ndarray:
-    """Roll the network out from the last window of `values` (original units) for `steps`."""
+    """Roll the network out from the last window of `values` (original units) for `steps`;
+    a stateful network from the state it reaches over all of `values`."""
     from lstm_lab.data.windows import make_splits
     from lstm_lab.evaluation.forecast import network_forecaster, rollout
 
@@ -52,6 +53,14 @@ def forecast_after(run, values: np.ndarray, steps: int) -> np.ndarray:
     _, scaler = make_splits(
         run.series, data["window"], data["horizon"], data["split"]["train"], data["split"]["val"]
     )
+    if run.stateful:  # the state warmed up over the whole series, then carried on
+        import torch
+
+        from lstm_lab.evaluation.stream_forecast import stream_rollout
+
+        x = torch.from_numpy(np.ascontiguousarray(scaler.transform(values), dtype=np.float32))
+        pred = stream_rollout(run.net, x, steps, data["eval_batch_size"])
+        return pred.astype(np.float64) * scaler.std[0] + scaler.mean[0]
     window = scaler.transform(values)[-data["window"] :][None]
     pred = rollout(network_forecaster(run.net), window, steps)[0]
     return pred.astype(np.float64) * scaler.std[0] + scaler.mean[0]
@@ -68,13 +77,18 @@ def write_csv(path: Path, forecast: np.ndarray) -> None:
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="predict")
 @functools.partial(user_task, prog="lstm-predict", remove_run_dir=False)
 def _predict(cfg: DictConfig) -> Path:
-    plain = validate_tool(cfg)
+    return predict(validate_tool(cfg))
+
+
+def predict(plain: dict) -> Path:
+    """lstm-predict's work on its validated keys: the forecast CSV written, its path."""
     from lstm_lab.evaluation.forecast import rollout_refusal
     from lstm_lab.restore import restore  # torch from here on
 
     run = restore(plain["run_dir"], plain["ckpt_path"])
     values = run.series if plain["input"] is None else read_values(Path(plain["input"]))
     window, n_features = run.plain["data"]["window"], run.series.shape[1]
+    window = 1 if run.stateful else window
     key = "input" if plain["input"] else "run_dir"
     if values.shape[1] != n_features:
         raise ConfigError(

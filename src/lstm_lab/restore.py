@@ -26,6 +26,11 @@ class RestoredRun:
     series: np.ndarray  # (time, features), original units
     net: Any  # the run's network (model._target_), the checkpoint's weights, CPU, eval mode
     checkpoint_info: dict  # epoch and global_step of the checkpoint
+    scaler: Any = None  # the run's StandardScaler (fitted on its training split)
+
+    @property
+    def stateful(self) -> bool:
+        return bool(self.plain["model"].get("stateful"))
 
 
 def locate(run_dir: str | None, ckpt_path: str | None) -> tuple[Path, Path]:
@@ -79,13 +84,6 @@ def restore(
 
     run, ckpt = locate(run_dir, ckpt_path)
     plain = load_run_config(run, evaluation)
-    if plain["model"].get("stateful"):
-        # Forecasts here read windows from zero state; a stateful network needs its stream.
-        raise ConfigError(
-            str(run),
-            "a stateful run (model.stateful=true) is evaluated at the end of its training "
-            "(metrics.json); lstm-eval and lstm-predict take window-mode runs",
-        )
     series = np.asarray(build_series(plain), dtype=np.float32)
     series = series[:, None] if series.ndim == 1 else series
     check_evaluation(plain, *series.shape[:2])
@@ -116,4 +114,4 @@ def restore(
             f"{scaler.mean[0]:.6g} and {scaler.std[0]:.6g}; is it from another run?",
         )
     info = {k: checkpoint.get(k) for k in ("epoch", "global_step")}
-    return RestoredRun(run, ckpt, plain, series, net.eval(), info)
+    return RestoredRun(run, ckpt, plain, series, net.eval(), info, scaler)

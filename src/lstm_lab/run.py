@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import signal
 import time
 import warnings
@@ -20,6 +21,7 @@ from lstm_lab.cli import RunStopped
 from lstm_lab.config import ConfigError
 from lstm_lab.distributed import SpawnedProcesses, load_tested_weights, progress, spawns_processes
 from lstm_lab.hparams_tab import log_hparams
+from lstm_lab.memory import is_out_of_memory
 from lstm_lab.models.build import BuildError, build_network, check_network
 from lstm_lab.models.module import LSTMModule, run_length_kwargs
 from lstm_lab.models.stateful import StatefulLSTMModule
@@ -165,8 +167,30 @@ def train_and_test(
     cfg: DictConfig, plain: dict, series: np.ndarray, ckpt_path: str | None = None
 ) -> dict[str, Any]:
     """Fit (from `ckpt_path` when given), test the best checkpoint, write metrics.json, HParams
-    and a prediction plot. When training stops early: metrics.json, then RunStopped."""
-    start, origin = time.perf_counter(), _phase_origin(process_age_s())
+    and a prediction plot. When training stops early: metrics.json, then RunStopped; running
+    out of memory too (a one-line reason instead of torch's traceback)."""
+    start = time.perf_counter()
+    try:
+        return _train_and_test(cfg, plain, series, ckpt_path, start)
+    except (RuntimeError, MemoryError) as error:  # torch.OutOfMemoryError is a RuntimeError
+        if not (isinstance(error, MemoryError) or is_out_of_memory(error)):
+            raise
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = f"out of memory: {first}"
+        if int(os.environ.get("RANK", "0")) == 0:
+            metrics = {"status": "failed", "reason": reason, **run_info(plain)}
+            metrics["wall_time_s"] = round(time.perf_counter() - start, 3)
+            write_json(Path(plain["paths"]["run_dir"]) / "metrics.json", metrics)
+        raise RunStopped(
+            f"training failed, {reason}; lower model.hidden_size, data.batch_size or data.window",
+            exit_code=1,
+        ) from None
+
+
+def _train_and_test(
+    cfg: DictConfig, plain: dict, series: np.ndarray, ckpt_path: str | None, start: float
+) -> dict[str, Any]:
+    origin = _phase_origin(process_age_s())
     run_dir = Path(plain["paths"]["run_dir"])
     choice = set_threads(plain["threads"], shape_of(plain, len(series), _n_features(series)))
     plain = {**plain, "threads": choice.threads, "threads_choice": choice.why}

@@ -162,6 +162,9 @@ def _train(cfg: DictConfig) -> float:
     series = build_series(plain)
     check_evaluation(plain, len(series), series.shape[1] if series.ndim > 1 else 1)
     check_targets(plain)
+    from lstm_lab.memory import check_fits
+
+    check_fits(plain, len(series), series.shape[1] if series.ndim > 1 else 1)
     ckpt_path = start_checkpoint(plain)
     from lstm_lab.run import train_and_test  # torch and Lightning from here on
 

@@ -5,6 +5,8 @@
 
 sends the named signal to the run's own process after training batch 3 of epoch 1. Without
 LSTM_LAB_FAULT the callback does nothing, so a run with it and a run without it train alike.
+`CRASH@1:3` raises `Crash` there instead: a kill, for a run inside the test process (nothing
+is saved on the way out).
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ import signal
 import lightning as L
 
 
+class Crash(Exception):
+    """The run died here (as if killed)."""
+
+
 class SignalFromEnv(L.Callback):
     def __init__(self) -> None:
         spec = os.environ.get("LSTM_LAB_FAULT")
@@ -22,8 +28,10 @@ class SignalFromEnv(L.Callback):
         if spec:
             name, at = spec.split("@")
             epoch, batch = at.split(":")
-            self.fault = (getattr(signal, name), int(epoch), int(batch))
+            self.fault = (getattr(signal, name, name), int(epoch), int(batch))
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.fault and (trainer.current_epoch, batch_idx) == self.fault[1:]:
+            if self.fault[0] == "CRASH":
+                raise Crash(f"crashed at epoch {trainer.current_epoch}, batch {batch_idx}")
             os.kill(os.getpid(), self.fault[0])

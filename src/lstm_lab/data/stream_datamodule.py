@@ -21,18 +21,32 @@ class StreamChunks:
     Yields (x, y, scored): (streams, chunk, features), (streams, chunk, horizon) and the
     (streams, chunk) mask of steps that count. Consecutive chunks continue the same streams,
     so a model may carry its state from one to the next. Never shuffled.
+
+    `state_dict` / `load_state_dict` as TensorBatches: `start` skips the first chunks of the
+    next epoch, for a run resumed in the middle of one (the model restores the streams' state).
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, scored: torch.Tensor, chunk: int):
         self.x, self.y, self.scored = x, y, scored
         self.bounds = chunk_bounds(x.shape[1], chunk)
+        self.epoch = 0
+        self.start = 0
 
     def __len__(self) -> int:
         return len(self.bounds)
 
     def __iter__(self) -> Iterator[Chunk]:
-        for a, b in self.bounds:
+        self.epoch += 1
+        first, self.start = self.start, 0
+        for a, b in self.bounds[first:]:
             yield self.x[:, a:b], self.y[:, a:b], self.scored[:, a:b]
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "start": self.start}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch = state["epoch"]
+        self.start = state.get("start", 0)
 
 
 class StreamDataModule(InMemoryDataModule):

@@ -12,6 +12,17 @@ def errors(true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     return {"mse": mse, "rmse": mse**0.5, "mae": float(np.mean(np.abs(diff)))}
 
 
+def errors_by_step(true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """`errors` over all (forecasts, horizon) values, and per step ahead when horizon > 1
+    (`mse_step1`, ...): the names of the test metrics training records."""
+    out = errors(true, pred)
+    if true.shape[1] > 1:
+        for step in range(true.shape[1]):
+            for name, value in errors(true[:, step], pred[:, step]).items():
+                out[f"{name}_step{step + 1}"] = value
+    return out
+
+
 def skill(mse_model: float, mse_baseline: float) -> float | None:
     """1 - MSE_model / MSE_baseline: 1 is perfect, 0 no better than the baseline, < 0 worse.
 

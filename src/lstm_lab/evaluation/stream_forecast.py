@@ -23,3 +23,22 @@ def predict_stream(net: nn.Module, x: torch.Tensor, chunk: int = 1024) -> np.nda
         preds.append(net.head(out))
     net.train(was_training)
     return torch.cat(preds, dim=1).cpu().numpy()
+
+
+@torch.no_grad()
+def stream_rollout(net: nn.Module, x: torch.Tensor, steps: int, chunk: int = 1024) -> np.ndarray:
+    """The next `steps` values after a (time, 1) series: the state is warmed up over the whole
+    series (`chunk` steps at a time), then each step-1 prediction is fed back as the next input,
+    the state carried on. Scaled values in and out; a single input feature."""
+    was_training = net.training
+    net.eval()
+    state, out = None, None
+    for start in range(0, x.shape[0], chunk):
+        _, out, state = net.forward_with_state(x[None, start : start + chunk], state)
+    preds = []
+    for _ in range(steps):
+        value = net.head(out[:, -1])[:, :1]  # (1, 1): the next value
+        preds.append(value)
+        _, out, state = net.forward_with_state(value[:, None], state)
+    net.train(was_training)
+    return torch.cat(preds)[:, 0].cpu().numpy()

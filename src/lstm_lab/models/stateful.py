@@ -23,6 +23,10 @@ class StatefulLSTMModule(LSTMModule):
     Each stage (train, val, test) keeps its own state, so none leaks into another. A state
     is reset to zero at the start of each of its stage's epochs (val and test then warm it
     up on the steps before their split) and whenever the number of streams changes.
+
+    Checkpoints carry the training streams' state (of every DDP process) and where in the
+    epoch it was taken, so a run resumed in the middle of an epoch continues each stream from
+    the very state it had (the data loader skips the chunks already done; see ExactResume).
     """
 
     STAGES = ("train", "val", "test")
@@ -32,6 +36,7 @@ class StatefulLSTMModule(LSTMModule):
             raise ValueError("carry_state is the window-mode habit; stateful mode carries state")
         super().__init__(*args, **kwargs)
         self.states: dict[str, State | None] = dict.fromkeys(self.STAGES)
+        self._resumed: dict | None = None  # the train state a checkpoint brought back
 
     def step(self, stage: str, x: torch.Tensor) -> torch.Tensor:
         """Predictions (streams, time, horizon) for a chunk, from and to `stage`'s state."""
@@ -49,6 +54,57 @@ class StatefulLSTMModule(LSTMModule):
     def on_train_epoch_start(self) -> None:
         super().on_train_epoch_start()
         self.reset_state("train")
+
+    def on_train_start(self) -> None:
+        # A fit resumed in the middle of an epoch continues it without on_train_epoch_start:
+        # the streams go on from the state they had when the checkpoint was written.
+        resumed, self._resumed = self._resumed, None
+        trainer = self.trainer
+        if (
+            resumed is not None
+            and resumed["epoch"] == trainer.current_epoch
+            and 0 < resumed["batches_done"] < trainer.num_training_batches
+            and len(resumed["states"]) == trainer.world_size
+        ):
+            state = resumed["states"][trainer.global_rank]
+            if state is not None:
+                self.states["train"] = (state[0].to(self.device), state[1].to(self.device))
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        trainer = self.trainer
+        checkpoint["stream_states"] = {
+            "epoch": trainer.current_epoch,
+            "batches_done": trainer.fit_loop.epoch_loop.batch_progress.current.completed,
+            "states": self._gathered_train_states(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        self._resumed = checkpoint.get("stream_states")
+
+    def _gathered_train_states(self) -> list[State | None]:
+        """The training state of each process (rank order), on the CPU. Under DDP every
+        process saves a checkpoint, so every one gathers; streams are dealt `rank::world`,
+        so a process holds up to ceil(streams / world) of them: pad to that, gather, trim."""
+        state = self.states["train"]
+        world = self.trainer.world_size
+        if world == 1:
+            return [None if state is None else (state[0].cpu(), state[1].cpu())]
+        streams = self.trainer.datamodule.streams
+        own = [len(range(r, streams, world)) for r in range(world)]
+        net = self.net.lstm
+        shape = (net.num_layers, max(own), net.hidden_size)
+        both = torch.zeros((2, *shape), device=self.device)
+        if state is not None:
+            both[0, :, : state[0].shape[1]] = state[0]
+            both[1, :, : state[1].shape[1]] = state[1]
+        has = torch.tensor(state is not None, device=self.device)
+        gathered, had = self.all_gather(both), self.all_gather(has)
+        return [
+            (gathered[r, 0, :, :n].cpu(), gathered[r, 1, :, :n].cpu()) if had[r] else None
+            for r, n in enumerate(own)
+        ]
 
     def on_validation_epoch_start(self) -> None:
         self.reset_state("val")
@@ -74,7 +130,8 @@ class StatefulLSTMModule(LSTMModule):
         x, y, scored = batch
         pred = self.step("test", x)
         if scored.any():
-            self.test_metrics.update(
-                self.to_original_units(pred[scored]), self.to_original_units(y[scored])
-            )
+            pred, true = self.to_original_units(pred[scored]), self.to_original_units(y[scored])
+            self.test_metrics.update(pred, true)
             self.log_dict(self.test_metrics, batch_size=int(scored.sum()))
+            if self.step_metrics is not None:  # (steps, horizon): per-step metrics as windows
+                self.step_metrics.update(pred, true)
