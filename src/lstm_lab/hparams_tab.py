@@ -87,6 +87,11 @@ def log_hparams(writer, hparams: dict[str, Any], metrics: dict[str, float], step
     from tensorboard.plugins.hparams import plugin_data_pb2 as data
 
     run_dir = Path(run_dir)
+    reopened = None
+    if writer.file_writer is None:  # closed: Lightning finalizes its loggers after a fit/test
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = reopened = SummaryWriter(log_dir=writer.log_dir)  # a new file, the same run
     values, infos = columns(hparams, read_swept(run_dir.parent) or [], run_overrides(run_dir))
     metric_infos = [
         api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag), display_name=name)
@@ -126,3 +131,5 @@ def log_hparams(writer, hparams: dict[str, Any], metrics: dict[str, float], step
     for tag, value in metrics.items():
         if tag != "test/mse":
             writer.add_scalar(tag, value, step)
+    if reopened is not None:
+        reopened.close()

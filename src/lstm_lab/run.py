@@ -358,7 +358,7 @@ def _report(trainer, module, datamodule, plain, metrics, run_dir: Path, origin=N
         logger.finalize("success")
     if metrics.get("phases_s") and process_age_s() is not None:
         metrics["phases_s"]["report"] = round(
-            process_age_s() - origin - sum(metrics["phases_s"].values()), 2
+            max(0.0, process_age_s() - origin - sum(metrics["phases_s"].values())), 2
         )
     write_json(run_dir / "metrics.json", metrics)
     print_summary(metrics, run_dir)
