@@ -87,6 +87,7 @@ KEYS: dict[str, Rule] = {
     "seed": _int(),
     "threads": _int("an integer >= 1, or null for torch's default", lambda v: v >= 1, True),
     "trainer.max_epochs": POSITIVE_INT,
+    "logger.log_every_n_steps": _int("an integer >= 1, or null", lambda v: v >= 1, True),
     "optimizer.lr": _num("a number > 0", lambda v: v > 0),
     "optimizer.weight_decay": NON_NEGATIVE,
     "resume": Rule(str, "a run directory (outputs/runs/<run>), or null", optional=True),

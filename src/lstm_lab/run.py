@@ -17,9 +17,9 @@ from omegaconf import DictConfig
 
 from lstm_lab.cli import RunStopped
 from lstm_lab.config import ConfigError
-from lstm_lab.distributed import SpawnedProcesses, load_tested_weights, progress
+from lstm_lab.distributed import RunProgress, load_tested_weights, progress
 from lstm_lab.models.lstm import LSTMRegressor
-from lstm_lab.models.module import LSTMModule, run_length_kwargs
+from lstm_lab.models.module import LSTMModule, ScheduleMismatch, run_length_kwargs
 from lstm_lab.models.stateful import StatefulLSTMModule
 from lstm_lab.report import hparams_of, print_summary, run_info, write_json
 from lstm_lab.rundirs import checkpoint_dir
@@ -44,7 +44,10 @@ SCHEDULER_OPTIONS = ("interval", "frequency", "monitor")
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:
     """Build every `_target_` node of a group (callbacks, loggers), in config order."""
-    return [instantiate(node) for node in (group or {}).values() if node and "_target_" in node]
+    nodes = (group or {}).values()
+    return [
+        instantiate(node) for node in nodes if isinstance(node, DictConfig) and "_target_" in node
+    ]
 
 
 def build_module(plain: dict, cfg: DictConfig, n_features: int, scaler) -> LSTMModule:
@@ -71,6 +74,7 @@ def build_module(plain: dict, cfg: DictConfig, n_features: int, scaler) -> LSTMM
         target_mean=float(scaler.mean[0]),
         target_std=float(scaler.std[0]),
         steps_per_call=steps_per_call(plain),
+        log_every_n_steps=(plain.get("logger") or {}).get("log_every_n_steps"),
     )
 
 
@@ -121,7 +125,7 @@ def build_trainer(cfg: DictConfig, plain: dict, **overrides: Any) -> L.Trainer:
             StopOnNonFiniteLoss(),
             ExactResume(),
             CheckpointOnInterrupt(checkpoint_dir(plain) / "last.ckpt"),
-            SpawnedProcesses(plain.get("threads")),
+            RunProgress(plain.get("threads")),
         ],
         logger=instantiate_all(cfg.get("logger")),
         **overrides,
@@ -148,6 +152,8 @@ def train_and_test(
             trainer.fit(
                 module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=WEIGHTS_ONLY
             )
+    except ScheduleMismatch as error:
+        raise ConfigError("ckpt_path", str(error)) from None
     except NonFiniteLoss as error:
         _stop(trainer, module, plain, run_dir, start, "failed", f"non-finite loss: {error}")
         raise RunStopped(
