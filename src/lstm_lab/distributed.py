@@ -1,8 +1,8 @@
-"""What the main process needs back from a DDP run whose processes it spawned.
+"""What the main process needs back from a run, wherever Lightning ran it.
 
 Under `ddp_spawn` or `ddp_fork` training and testing run in child processes; Lightning hands
 the main process only the last weights, the best checkpoint's path and
-`trainer.callback_metrics`. `SpawnedProcesses` adds the run's progress to those metrics, so the
+`trainer.callback_metrics`. `RunProgress` adds the run's progress to those metrics, so the
 main process can write metrics.json and the report as a single process would.
 """
 
@@ -10,30 +10,37 @@ from __future__ import annotations
 
 import lightning as L
 import torch
-from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
+
+from lstm_lab.report import process_age_s
 
 PROGRESS = ("run/epochs", "run/global_step", "run/time_to_first_step_s")
 
 
-def spawns_processes(trainer: L.Trainer) -> bool:
-    """Whether fit and test run in child processes (ddp_spawn, ddp_fork), not in this one."""
-    return isinstance(trainer.strategy.launcher, _MultiProcessingLauncher)
+class RunProgress(L.Callback):
+    """Per process: torch threads (a spawned child starts with torch's default) and the time
+    from process start to the first training step (for the benchmark); at the end of fit:
+    epochs, steps and that time, into the metrics that reach the main process.
 
-
-class SpawnedProcesses(L.Callback):
-    """Per process: torch threads (a spawned child starts with torch's default); at the end of
-    fit: epochs, steps and the time to the first step, into the metrics that reach the main
-    process."""
+    `ran_here` holds the stages (fit, test) that ran in this process: a child process works
+    on its own copy of the callback, so the main process's copy stays empty when they spawn.
+    """
 
     def __init__(self, threads: int | None = None) -> None:
         self.threads = threads
+        self.time_to_first_step_s: float | None = None
+        self.ran_here: set[str] = set()
 
     def setup(self, trainer: L.Trainer, pl_module, stage: str) -> None:
+        self.ran_here.add(stage)
         if isinstance(self.threads, int):  # an explicit or chosen count, not "auto"
             torch.set_num_threads(self.threads)
 
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch, batch_idx: int) -> None:
+        if self.time_to_first_step_s is None:
+            self.time_to_first_step_s = process_age_s()
+
     def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
-        first_step = pl_module.time_to_first_step_s
+        first_step = self.time_to_first_step_s
         trainer.callback_metrics.update(
             {
                 "run/epochs": torch.tensor(trainer.current_epoch),
@@ -45,14 +52,19 @@ class SpawnedProcesses(L.Callback):
         )
 
 
+def run_progress(trainer: L.Trainer) -> RunProgress:
+    return next(c for c in trainer.callbacks if isinstance(c, RunProgress))
+
+
 def progress(trainer: L.Trainer, module) -> dict:
     """epochs, global_step, best_val_loss and time_to_first_step_s of the fit just done."""
-    if not spawns_processes(trainer):
+    here = run_progress(trainer)
+    if "fit" in here.ran_here:
         return {
             "epochs": trainer.current_epoch,
             "global_step": trainer.global_step,
             "best_val_loss": module.best_val_loss,
-            "time_to_first_step_s": module.time_to_first_step_s,
+            "time_to_first_step_s": here.time_to_first_step_s,
         }
     got = trainer.callback_metrics
     first_step = float(got["run/time_to_first_step_s"]) if PROGRESS[2] in got else float("nan")
@@ -69,6 +81,6 @@ def progress(trainer: L.Trainer, module) -> dict:
 def load_tested_weights(trainer: L.Trainer, module, checkpoint: str | None) -> None:
     """After a spawned test: the main process's module takes the tested (best) weights, as a
     single process's module has them after `trainer.test(ckpt_path="best")`."""
-    if spawns_processes(trainer) and checkpoint:
+    if "test" not in run_progress(trainer).ran_here and checkpoint:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)

@@ -19,11 +19,11 @@ from omegaconf import DictConfig
 
 from lstm_lab.cli import RunStopped
 from lstm_lab.config import ConfigError
-from lstm_lab.distributed import SpawnedProcesses, load_tested_weights, progress, spawns_processes
+from lstm_lab.distributed import RunProgress, load_tested_weights, progress, run_progress
 from lstm_lab.hparams_tab import log_hparams
 from lstm_lab.memory import is_out_of_memory
 from lstm_lab.models.build import BuildError, build_network, check_network
-from lstm_lab.models.module import LSTMModule, run_length_kwargs
+from lstm_lab.models.module import LSTMModule, ScheduleMismatch, run_length_kwargs
 from lstm_lab.models.stateful import StatefulLSTMModule
 from lstm_lab.report import hparams_of, print_summary, process_age_s, run_info, write_json
 from lstm_lab.rundirs import checkpoint_dir, resume_command
@@ -51,7 +51,10 @@ SCHEDULER_OPTIONS = ("interval", "frequency", "monitor")
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:
     """Build every `_target_` node of a group (callbacks, loggers), in config order."""
-    return [instantiate(node) for node in (group or {}).values() if node and "_target_" in node]
+    nodes = (group or {}).values()
+    return [
+        instantiate(node) for node in nodes if isinstance(node, DictConfig) and "_target_" in node
+    ]
 
 
 def build_module(
@@ -86,6 +89,7 @@ def build_module(
         target_std=float(scaler.std[0]),
         steps_per_call=steps_per_call(plain),
         horizon=data["horizon"],
+        log_every_n_steps=(plain.get("logger") or {}).get("log_every_n_steps"),
     )
 
 
@@ -156,7 +160,7 @@ def build_trainer(cfg: DictConfig, plain: dict, **overrides: Any) -> L.Trainer:
             StopOnNonFiniteLoss(),
             ExactResume(),
             CheckpointOnInterrupt(checkpoint_dir(plain) / "last.ckpt"),
-            SpawnedProcesses(plain.get("threads")),
+            RunProgress(plain.get("threads")),
         ],
         logger=instantiate_all(cfg.get("logger")),
         **overrides,
@@ -211,6 +215,8 @@ def _train_and_test(
             trainer.fit(
                 module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=WEIGHTS_ONLY
             )
+    except ScheduleMismatch as error:
+        raise ConfigError("ckpt_path", str(error)) from None
     except NonFiniteLoss as error:
         _stop(trainer, module, plain, run_dir, start, "failed", f"non-finite loss: {error}")
         raise RunStopped(
@@ -252,7 +258,7 @@ def _train_and_test(
         "wall_time_s": round(time.perf_counter() - start, 3),
         # a spawned or forked process's age is not this one's: no phases then
         "phases_s": {}
-        if spawns_processes(trainer)
+        if "fit" not in run_progress(trainer).ran_here
         else _phases(origin, fitted["time_to_first_step_s"], trained_at, process_age_s()),
     }
     if trainer.is_global_zero:

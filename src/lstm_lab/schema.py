@@ -272,6 +272,18 @@ class Trainer(Open):
     max_epochs: int = key(doc="training epochs", check=at_least(1))
 
 
+@dataclass
+class Logger(Open):
+    """The loggers (their entries are `_target_` nodes), and how often the curves get a point;
+    its default is in configs/logger/tensorboard.yaml."""
+
+    log_every_n_steps: int | None = key(
+        doc="train/loss_step every this many optimizer steps",
+        check=at_least(1),
+        null="for no per-step curve",
+    )
+
+
 def _run_dir() -> Any:
     return key(None, "the trained run to use", valid="a run directory made by lstm-train")
 
@@ -324,6 +336,7 @@ SECTIONS: dict[str, type] = {
     "model": ModelKeys,
     "optimizer": Optimizer,
     "trainer": Trainer,
+    "logger": Logger,
     "evaluation": Evaluation,
 }
 # A trending CSV series leaves the training range; window_relative keeps a stationary one as

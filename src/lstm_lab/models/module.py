@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 from collections.abc import Callable
 
 import lightning as L
@@ -12,13 +13,15 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
-from lstm_lab.config import ConfigError
 from lstm_lab.models.lstm import State
-from lstm_lab.report import process_age_s
 from lstm_lab.safeguards import check_finite_loss
 
 # Scheduler arguments that mean "the length of the run"; filled in when the config leaves them out.
 _RUN_LENGTH_ARGS = ("total_steps", "T_max")
+
+
+class ScheduleMismatch(ValueError):
+    """A checkpoint's learning-rate schedule spans another run length than this run's."""
 
 
 def run_length_kwargs(factory: Callable, length: int) -> dict[str, int]:
@@ -38,10 +41,16 @@ class LSTMModule(L.LightningModule):
 
     `steps_per_call` > 1: each training batch Lightning hands over is a list of that many
     minibatches (see data.datamodule.BatchGroups), and the module makes one optimizer step per
-    minibatch itself (manual optimization). Lightning's per-batch machinery (hooks, closure,
-    progress bar, loop bookkeeping) then runs once per group instead of once per step, which
-    for a small LSTM costs more than the step. The steps, their order and the arithmetic are
-    those of `steps_per_call=1`; `global_step` and the logged step still count optimizer steps.
+    minibatch itself, through manual optimization's public calls. Lightning's per-batch
+    machinery (closure, progress bar, loop bookkeeping) then runs once per group instead of
+    once per step, which for a small LSTM costs more than the step. The steps, their order and
+    the arithmetic are those of `steps_per_call=1`, and `global_step` counts optimizer steps.
+
+    Curves: Lightning would log at its count of batches (groups, here), so the module writes
+    its scalars to the loggers itself, at `global_step`: every `log_every_n_steps` steps (None:
+    never) train/loss_step, the mean over those steps; per epoch the learning rate it starts
+    with, train/loss and val/loss; each loss also as log10 (train/log10_loss, ...).
+    `self.log` (logger=False) still feeds the progress bar, checkpoints and early stopping.
     """
 
     def __init__(
@@ -55,9 +64,11 @@ class LSTMModule(L.LightningModule):
         target_std: float = 1.0,
         steps_per_call: int = 1,
         horizon: int | None = None,
+        log_every_n_steps: int | None = None,
     ) -> None:
         super().__init__()
         self.steps_per_call = steps_per_call
+        self.log_every_n_steps = log_every_n_steps
         self.automatic_optimization = steps_per_call == 1
         self.net = net
         self.optimizer_factory = optimizer
@@ -66,11 +77,12 @@ class LSTMModule(L.LightningModule):
         self.scheduler_options = {"interval": "epoch", **(scheduler_options or {})}
         self.carry_state = carry_state
         self._state: State | None = None
-        self._train_loss_sum = torch.zeros(())
-        self._train_loss_count = 0
+        # Training loss times samples, summed on the device: [this epoch, since the last point
+        # of the step curve]; the sample counts beside them.
+        self._loss_sums = torch.zeros(2)
+        self._epoch_count = self._window_count = 0
         self._restored_schedulers: list[dict] = []  # their state in the checkpoint fit starts from
         self.best_val_loss = float("inf")
-        self.time_to_first_step_s: float | None = None  # process start -> first training step
         # Buffers, so checkpoints carry the scaling needed to report in original units.
         self.register_buffer("target_mean", torch.tensor(float(target_mean)))
         self.register_buffer("target_std", torch.tensor(float(target_std)))
@@ -104,7 +116,7 @@ class LSTMModule(L.LightningModule):
 
     def check_restored_schedule(self, scheduler: object, run_length: dict[str, int]) -> None:
         """A run started from another run's checkpoint (ckpt_path) gets that run's scheduler
-        state back, sized for that run's length: refuse (ConfigError, before anything is
+        state back, sized for that run's length: refuse (ScheduleMismatch, before anything is
         written) a length other than this run's (`run_length`: the scheduler's run-length
         arguments), which the scheduler would fail on or cut short.
         """
@@ -113,16 +125,11 @@ class LSTMModule(L.LightningModule):
                 restored = state.get(arg, wanted)
                 if restored != wanted:
                     unit = "optimizer steps" if arg == "total_steps" else "epochs"
-                    raise ConfigError(
-                        "ckpt_path",
+                    raise ScheduleMismatch(
                         f"the checkpoint's {type(scheduler).__name__} spans {restored} "
                         f"{unit} and this run's would span {wanted}; continue it to the same "
                         "end (trainer.max_epochs), or use scheduler=none",
                     )
-
-    def on_train_batch_start(self, batch, batch_idx: int) -> None:
-        if self.time_to_first_step_s is None:
-            self.time_to_first_step_s = process_age_s()
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor | None:
         if self.automatic_optimization:
@@ -144,38 +151,49 @@ class LSTMModule(L.LightningModule):
         return loss
 
     def optimizer_steps(self, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        """One optimizer step per minibatch, as Lightning's automatic optimization makes them
-        (loss, zero_grad, backward, step, then the per-step schedulers), but without its hooks.
+        """One optimizer step per minibatch, in the order of Lightning's automatic optimization:
+        loss, non-finite check, zero_grad, backward, step (the LightningOptimizer's, which
+        counts `global_step`; `max_steps` may stop inside a group), the per-step schedulers.
 
-        What those hooks did here is done inline: the non-finite loss check, and the progress
-        count behind `global_step` and `max_steps` (the LightningOptimizer's step callbacks,
-        which Lightning's manual-optimization loop installs for exactly this count).
+        `loss.backward()`, not `manual_backward`: the same arithmetic where steps_per_call
+        applies (no gradient scaler, one process), without two sweeps of backward hooks per
+        step; the only one that matters, the non-finite loss check, runs here. The step's
+        sweep of `on_before_optimizer_step` hooks is the price of counting `global_step`
+        publicly; zeroing the gradients directly (torch's zero_grad adds a profiler record)
+        wins most of it back.
         """
         trainer = self.trainer
         optimizer = self.optimizers()
-        torch_optimizer = optimizer.optimizer
-        done = 0
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        step, max_steps = trainer.global_step, trainer.max_steps
+        every = self.log_every_n_steps
         for x, y in batches:
-            if 0 <= trainer.max_steps <= trainer.global_step:
+            if 0 <= max_steps <= step:
                 break
             loss = self.window_loss(x, y)
             check_finite_loss(trainer, loss)
-            torch_optimizer.zero_grad()
+            for p in params:  # zero_grad(set_to_none=True), without its profiler record
+                p.grad = None
             loss.backward()
-            optimizer._on_before_step()
-            torch_optimizer.step()
-            optimizer._on_after_step()
-            self.step_schedulers("step")
-            done += 1
-        # Lightning counts one logged step per batch; count the group's optimizer steps, so
-        # curves share their x axis with steps_per_call=1 runs.
-        trainer.fit_loop.epoch_loop._batches_that_stepped += max(done - 1, 0)
+            optimizer.step()
+            step += 1
+            if every and step % every == 0:
+                self.log_step_curve(step)
+            self.step_schedulers("step", step)
 
-    def step_schedulers(self, interval: str) -> None:
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # Automatic optimization: this step's loss is summed, global_step not yet counted.
+        every = self.log_every_n_steps
+        if every and self.automatic_optimization:
+            step = self.trainer.global_step + 1
+            if step % every == 0:
+                self.log_step_curve(step)
+
+    def step_schedulers(self, interval: str, count: int) -> None:
         """What Lightning does for automatic optimization: step each scheduler of `interval`
-        every `frequency` steps or epochs; plateau schedulers get their monitored metric."""
+        every `frequency` steps or epochs (`count`: steps or epochs done); plateau schedulers
+        get their monitored metric."""
         trainer = self.trainer
-        count = trainer.global_step if interval == "step" else trainer.current_epoch + 1
         for config in trainer.lr_scheduler_configs:
             if config.interval != interval or count % config.frequency:
                 continue
@@ -192,51 +210,87 @@ class LSTMModule(L.LightningModule):
                 config.scheduler.step()
 
     def add_train_loss(self, loss: torch.Tensor, n: int) -> None:
-        """Accumulate the epoch's mean training loss; logged once, at the end of the epoch.
+        """Accumulate the training loss for the epoch's mean and the step curve.
 
         `self.log` costs Lightning a pass over all logged results on every call, as much as
-        a small LSTM's whole step; a running sum on the device costs next to nothing.
+        a small LSTM's whole step; a running sum on the device costs one small kernel (both
+        sums at once) and no synchronisation.
         """
-        self._train_loss_sum += loss.detach() * n
-        self._train_loss_count += n
+        self._loss_sums.add_(loss.detach(), alpha=n)
+        self._epoch_count += n
+        self._window_count += n
+
+    def log_step_curve(self, step: int) -> None:
+        """train/loss_step: the mean training loss since the last point (two scalars: each costs
+        the logger about 30 us, so a point every 10 steps stays well under 1 % of a step)."""
+        if self._window_count and self.loggers:
+            mean = float(self._loss_sums[1]) / self._window_count
+            self.log_curves(with_log10("train/loss_step", mean), step, save=False)
+        self._loss_sums[1] = 0.0
+        self._window_count = 0
+
+    def log_curves(self, metrics: dict[str, float], step: int, save: bool = True) -> None:
+        """Scalars to every logger at `step` (optimizer steps done), through its public API;
+        `save`: flush to disk now (as Lightning does after each log), else with the next one."""
+        for logger in self.loggers:
+            logger.log_metrics(metrics, step=step)
+            if save:
+                logger.save()
 
     def on_train_epoch_start(self) -> None:
-        self._train_loss_sum = torch.zeros((), device=self.device)
-        self._train_loss_count = 0
+        if self._loss_sums.device != self.device:
+            self._loss_sums = self._loss_sums.to(self.device)
+        self._loss_sums[0] = 0.0
+        self._epoch_count = 0
+        # the learning rate this epoch starts with (all schedulers have stepped by now)
+        optimizer = self.trainer.optimizers[0]
+        lr = float(optimizer.param_groups[0]["lr"])
+        self.log_curves({f"lr-{type(optimizer).__name__}": lr}, self.trainer.global_step, False)
 
     def on_train_epoch_end(self) -> None:
-        if self._train_loss_count:
-            mean = self._train_loss_sum / self._train_loss_count
-            self.log("train/loss", mean, prog_bar=True, sync_dist=True)
+        if self._epoch_count:
+            mean = self._loss_sums[0] / self._epoch_count
+            self.log("train/loss", mean, prog_bar=True, sync_dist=True, logger=False)
+            synced = float(self.trainer.callback_metrics["train/loss"])
+            metrics = {**with_log10("train/loss", synced), "epoch": self.current_epoch}
+            self.log_curves(metrics, self.trainer.global_step)
         if not self.automatic_optimization:
             # after validation, before the epoch's checkpoints, as Lightning steps them
-            self.step_schedulers("epoch")
+            self.step_schedulers("epoch", self.trainer.current_epoch + 1)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
-        loss = F.mse_loss(self.net(x), y)
-        self.log("val/loss", loss, on_epoch=True, prog_bar=True, batch_size=len(x), sync_dist=True)
+        self.log_val_loss(F.mse_loss(self.net(x), y), len(x))
+
+    def log_val_loss(self, loss: torch.Tensor, n: int) -> None:
+        """val/loss, averaged over the epoch by Lightning; written to the loggers at its end."""
+        self.log("val/loss", loss, prog_bar=True, batch_size=n, sync_dist=True, logger=False)
 
     def on_validation_epoch_end(self) -> None:
         if not self.trainer.sanity_checking and "val/loss" in self.trainer.callback_metrics:
-            self.best_val_loss = min(
-                self.best_val_loss, float(self.trainer.callback_metrics["val/loss"])
-            )
-            self.log("val/loss_best", self.best_val_loss, sync_dist=True)  # equal on every rank
+            loss = float(self.trainer.callback_metrics["val/loss"])
+            self.best_val_loss = min(self.best_val_loss, loss)
+            # equal on every rank
+            self.log("val/loss_best", self.best_val_loss, sync_dist=True, logger=False)
+            metrics = {**with_log10("val/loss", loss), "val/loss_best": self.best_val_loss}
+            self.log_curves({**metrics, "epoch": self.current_epoch}, self.trainer.global_step)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["best_val_loss"] = self.best_val_loss
         checkpoint["steps_per_call"] = self.steps_per_call  # how its loop state counts
         checkpoint["carried_state"] = self._state  # carry_state: a resumed run needs it too
-        # a run resumed mid-epoch logs the same epoch mean as one left alone
-        checkpoint["train_loss_sum"] = (self._train_loss_sum.cpu(), self._train_loss_count)
+        # a run resumed mid-epoch logs the same curves as one left alone
+        epoch_sum, window_sum = self._loss_sums.cpu()
+        checkpoint["train_loss_sum"] = (epoch_sum, self._epoch_count)
+        checkpoint["train_loss_window"] = (window_sum, self._window_count)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         # Lightning restores these after configure_optimizers, which checks them first.
         self._restored_schedulers = list(checkpoint.get("lr_schedulers", []))
         self.best_val_loss = checkpoint.get("best_val_loss", float("inf"))
-        total, count = checkpoint.get("train_loss_sum", (torch.zeros(()), 0))
-        self._train_loss_sum, self._train_loss_count = total.to(self.device), count
+        epoch_sum, self._epoch_count = checkpoint.get("train_loss_sum", (torch.zeros(()), 0))
+        window_sum, self._window_count = checkpoint.get("train_loss_window", (torch.zeros(()), 0))
+        self._loss_sums = torch.stack([epoch_sum, window_sum]).float().to(self.device)
         state = checkpoint.get("carried_state")
         self._state = None if state is None else tuple(s.to(self.device) for s in state)
 
@@ -280,3 +334,9 @@ class LSTMModule(L.LightningModule):
         if not self.automatic_optimization:  # step_schedulers reads the monitor itself
             options = {k: v for k, v in options.items() if k != "monitor"}
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, **options}}
+
+
+def with_log10(name: str, value: float) -> dict[str, float]:
+    """{"val/loss": v, "val/log10_loss": log10(v)}: small losses keep a readable curve."""
+    group, _, metric = name.partition("/")
+    return {name: value, f"{group}/log10_{metric}": math.log10(value) if value > 0 else -math.inf}

@@ -123,8 +123,7 @@ class StatefulLSTMModule(LSTMModule):
         pred = self.step("val", x)
         n = int(scored.sum())
         if n:  # warm-up chunks only move the state
-            loss = F.mse_loss(pred[scored], y[scored])
-            self.log("val/loss", loss, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
+            self.log_val_loss(F.mse_loss(pred[scored], y[scored]), n)
 
     def test_step(self, batch: Chunk, batch_idx: int) -> None:
         x, y, scored = batch

@@ -1,0 +1,80 @@
+"""The TensorBoard curves: train/loss every `logger.log_every_n_steps` optimizer steps and per
+epoch, val/loss per epoch, log10 of each loss, all at the true optimizer step, whatever
+`model.steps_per_call`."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from lstm_lab.config import ConfigError, validate
+from lstm_lab.run import build_datamodule, build_module, build_trainer
+from lstm_lab.train import build_series
+
+# 300 points -> 195 training windows -> 13 batches of 16 per epoch; 2 epochs: 26 steps.
+TINY = [
+    "data.series.n_points=300",
+    "data.series.t_end=30",
+    "trainer.max_epochs=2",
+    "~callbacks.progress_bar",
+    "logger.log_every_n_steps=4",
+]
+
+
+def curves(compose_train, run_dir, *overrides: str) -> dict[str, list[tuple[int, float]]]:
+    """Fit in this process; every scalar tag of its TensorBoard events as [(step, value)]."""
+    cfg = compose_train(*TINY, f"paths.run_dir={run_dir}", *overrides)
+    plain = validate(cfg)
+    torch.manual_seed(0)
+    datamodule = build_datamodule(cfg, plain, build_series(plain))
+    module = build_module(plain, cfg, datamodule.n_features, datamodule.scaler)
+    trainer = build_trainer(cfg, plain, enable_model_summary=False)
+    trainer.fit(module, datamodule=datamodule)
+    for logger in trainer.loggers:
+        logger.finalize("success")
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
+    events.Reload()
+    return {t: [(e.step, e.value) for e in events.Scalars(t)] for t in events.Tags()["scalars"]}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    from hydra import compose, initialize_config_dir
+
+    from lstm_lab import CONFIG_DIR
+
+    def compose_train(*overrides):
+        with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+            return compose("train", overrides=list(overrides))
+
+    root = tmp_path_factory.mktemp("curves")
+    return {n: curves(compose_train, root / str(n), f"model.steps_per_call={n}") for n in (1, 16)}
+
+
+@pytest.mark.parametrize("steps_per_call", [1, 16])
+def test_curves_are_at_the_true_optimizer_step(runs, steps_per_call):
+    got = runs[steps_per_call]
+    steps = lambda tag: [step for step, _ in got[tag]]  # noqa: E731
+    assert steps("train/loss_step") == [4, 8, 12, 16, 20, 24]
+    assert steps("train/loss") == steps("val/loss") == [13, 26]  # after each epoch's steps
+    assert steps("lr-Adam") == [0, 13]  # the lr each epoch starts with
+    for tag in ("train/loss_step", "train/loss", "val/loss"):
+        log_tag = tag.replace("/", "/log10_", 1)
+        assert steps(log_tag) == steps(tag)
+        for (_, value), (_, log_value) in zip(got[tag], got[log_tag], strict=True):
+            assert log_value == pytest.approx(math.log10(value), abs=1e-5)
+
+
+def test_grouped_steps_draw_the_same_curves_as_one_step_per_batch(runs):
+    one, grouped = runs[1], runs[16]
+    assert one.keys() == grouped.keys()
+    for tag in one:
+        assert grouped[tag] == one[tag], tag
+
+
+def test_log_every_n_steps_must_be_positive(compose_train):
+    with pytest.raises(ConfigError, match=r"logger.log_every_n_steps: got 0; must be"):
+        validate(compose_train("logger.log_every_n_steps=0"))
