@@ -35,7 +35,7 @@ def curves(compose_train, run_dir, *overrides: str) -> dict[str, list[tuple[int,
     trainer.fit(module, datamodule=datamodule)
     for logger in trainer.loggers:
         logger.finalize("success")
-    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})  # events in the run dir
     events.Reload()
     return {t: [(e.step, e.value) for e in events.Scalars(t)] for t in events.Tags()["scalars"]}
 

@@ -47,9 +47,9 @@ def train(overrides: Sequence[str] = ()) -> TrainResult | list[TrainResult]:
     """Run lstm-train with these overrides; its run directory and metrics. With `-m` (or a
     sweep config) the runs of the sweep, one result each, in job order (the jobs the basic
     launcher runs in this process; a parallel launcher's run elsewhere)."""
-    from lstm_lab.train import _train
+    from lstm_lab.train import train_app
 
-    done = _run(_train, "lstm-train", overrides)
+    done = _run(train_app, "lstm-train", overrides)
     jobs = [TrainResult(run_dir, _metrics(run_dir)) for _, run_dir in done]
     multirun = "-m" in overrides or "--multirun" in overrides or len(jobs) != 1
     return jobs if multirun else jobs[0]
@@ -62,16 +62,16 @@ def _metrics(run_dir: Path) -> dict[str, Any]:
 
 def evaluate(overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Run lstm-eval with these overrides; the evaluation it wrote (evaluation.json)."""
-    from lstm_lab.evaluate import _evaluate
+    from lstm_lab.evaluate import evaluate_app
 
-    return _run(_evaluate, "lstm-eval", overrides)[-1][0]
+    return _run(evaluate_app, "lstm-eval", overrides)[-1][0]
 
 
 def predict(overrides: Sequence[str] = ()) -> Path:
     """Run lstm-predict with these overrides; the path of the forecast CSV it wrote."""
-    from lstm_lab.predict import _predict
+    from lstm_lab.predict import predict_app
 
-    return _run(_predict, "lstm-predict", overrides)[-1][0]
+    return _run(predict_app, "lstm-predict", overrides)[-1][0]
 
 
 def _run(app: Callable[[], Any], prog: str, args: Sequence[str]) -> list[tuple[Any, Path]]:

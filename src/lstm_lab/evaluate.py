@@ -28,7 +28,7 @@ def command_line_evaluation(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
 @functools.partial(user_task, prog="lstm-eval", remove_run_dir=False)
-def _evaluate(cfg: DictConfig) -> dict:
+def evaluate_app(cfg: DictConfig) -> dict:
     plain = validate_tool(cfg)
     from lstm_lab.restore import restore  # torch from here on
 
@@ -122,7 +122,7 @@ def evaluate_stream(run, plot_dir, writer, tag: str, step: int):
 
 
 def main() -> None:
-    run_cli(_evaluate, prog="lstm-eval")
+    run_cli(evaluate_app, prog="lstm-eval")
 
 
 # `lstm_lab.evaluate([...overrides])` runs this command in-process (see api.py).

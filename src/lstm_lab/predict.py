@@ -76,7 +76,7 @@ def write_csv(path: Path, forecast: np.ndarray) -> None:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="predict")
 @functools.partial(user_task, prog="lstm-predict", remove_run_dir=False)
-def _predict(cfg: DictConfig) -> Path:
+def predict_app(cfg: DictConfig) -> Path:
     return predict(validate_tool(cfg))
 
 
@@ -114,7 +114,7 @@ def predict(plain: dict) -> Path:
 
 
 def main() -> None:
-    run_cli(_predict, prog="lstm-predict")
+    run_cli(predict_app, prog="lstm-predict")
 
 
 # `lstm_lab.predict([...overrides])` runs this command in-process (see api.py).

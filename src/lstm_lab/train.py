@@ -155,7 +155,7 @@ def start_checkpoint(plain: dict) -> str | None:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 @functools.partial(user_task, prog="lstm-train")
-def _train(cfg: DictConfig) -> float:
+def train_app(cfg: DictConfig) -> float:
     cfg = resumed_config(cfg)
     plain = validate(cfg)
     check_strategy(plain, sweep.in_multirun(), _launcher())
@@ -172,7 +172,7 @@ def _train(cfg: DictConfig) -> float:
 
 
 def main() -> None:
-    run_cli(_train, prog="lstm-train")
+    run_cli(train_app, prog="lstm-train")
 
 
 # `lstm_lab.train([...overrides])` runs this command in-process (see api.py).
