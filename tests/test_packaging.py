@@ -91,8 +91,9 @@ def test_wheel_holds_every_module_config_and_the_bundled_data(wheel):
     configs = {f"lstm_lab/{p.relative_to(ROOT)}" for p in (ROOT / "configs").rglob("*.yaml")}
     assert modules <= names, sorted(modules - names)
     assert configs <= names, sorted(configs - names)
-    assert {"lstm_lab/data/elnino/elnino.csv", "lstm_lab/data/elnino/README.md"} <= names
-    assert {"lstm_lab/data/co2/co2.csv", "lstm_lab/data/co2/README.md"} <= names
+    bundled = {f"lstm_lab/{p.relative_to(ROOT)}" for p in (ROOT / "data").rglob("*.*")}
+    assert {"lstm_lab/data/elnino/elnino.csv", "lstm_lab/data/co2/co2.csv"} <= bundled
+    assert bundled <= names, sorted(bundled - names)  # every bundled series, with its README
     metadata = zipfile.ZipFile(wheel).read("lstm_lab-0.1.0.dist-info/METADATA").decode()
     assert "Requires-Dist: PyYAML>=5.1" in metadata  # compare.py imports yaml
     assert "Requires-Dist: torch>=2.4" in metadata  # fused CPU Adam, optimizer.fused's default
