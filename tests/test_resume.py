@@ -2,7 +2,9 @@
 non-finite losses stop at once; checkpoints that would run code are refused.
 
 Faults are injected by tests/helpers/faults.py, a callback every run here carries, which sends
-a signal to its own process at a given epoch and batch when LSTM_LAB_FAULT says so.
+a signal to its own process at a given epoch and batch when LSTM_LAB_FAULT says so. The runs
+that get a signal are subprocesses; the others (resumes, reruns, refusals) run in this process,
+and the reference run ("left alone") in a subprocess, so equal results also cross processes.
 """
 
 from __future__ import annotations
@@ -14,21 +16,23 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import QUICK, cli, comparable, read_metrics, run_dirs
-from test_errors_table import write_bad_files
+from helpers import HELPERS, QUICK, cli, comparable, read_metrics, run, run_dirs, write_bad_files
 
-HELPERS = str(Path(__file__).parent / "helpers")
 # Two LSTM layers with dropout, so the torch RNG matters; 4 short epochs of 13 batches, handed
 # to the module 4 at a time (Lightning batches of 4, 4, 4 and 1 optimizer steps).
 RUN = [*QUICK, "trainer.max_epochs=4", "model.num_layers=2", "model.dropout=0.2"]
 RUN += ["model.steps_per_call=4"]
 RUN += ["+callbacks.fault._target_=faults.SignalFromEnv"]
+# The runs of the module fixture below are shared: one worker makes them, and runs these tests.
+pytestmark = pytest.mark.xdist_group("resume")
 
 
-def lstm_train(root: Path, *args: str, fault: str | None = None):
-    env = {"PYTHONPATH": HELPERS, **({"LSTM_LAB_FAULT": fault} if fault else {})}
+def lstm_train(root: Path, *args: str, fault: str | None = None, subprocess: bool = False):
+    """lstm-train with the fault callback importable; in a subprocess when a fault is set."""
+    env = {"PYTHONPATH": str(HELPERS), **({"LSTM_LAB_FAULT": fault} if fault else {})}
     before = set(run_dirs(root))
-    proc = cli(*args, cwd=root, extra_env=env)
+    launch = cli if fault or subprocess else run
+    proc = launch(*args, cwd=root, extra_env=env)
     new = set(run_dirs(root)) - before
     return proc, (new.pop() if new else None)
 
@@ -54,7 +58,7 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("resume")
     done = {}
     for name, args in {"left alone": RUN, "again": RUN, "other seed": [*RUN, "seed=43"]}.items():
-        proc, done[name] = lstm_train(root, *args)
+        proc, done[name] = lstm_train(root, *args, subprocess=name == "left alone")
         assert proc.returncode == 0, proc.stderr[-3000:]
     return root, done
 
@@ -152,7 +156,7 @@ def test_resume_refuses_a_checkpoint_that_would_run_code(runs, tmp_path):
     shutil.copy(tmp_path / "evil.ckpt", run_dir / "checkpoints" / "last.ckpt")
     before = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*"))
 
-    proc = cli("resume=outputs/runs/copied", cwd=tmp_path)
+    proc = run("resume=outputs/runs/copied", cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
         f"lstm-train: error: resume: {run_dir / 'checkpoints' / 'last.ckpt'}: asks "
@@ -169,17 +173,17 @@ def test_resume_refusals_leave_the_run_as_it_was(runs, tmp_path):
     shutil.copytree(done["left alone"], run_dir)
     saved = (run_dir / ".hydra" / "config.yaml").read_text()
 
-    proc = cli("resume=outputs/runs/copied", cwd=tmp_path)
+    proc = run("resume=outputs/runs/copied", cwd=tmp_path)
     assert proc.returncode == 2 and "has already completed" in proc.stderr
 
     (run_dir / "metrics.json").unlink()
-    proc = cli("resume=outputs/runs/copied", "model.hidden_size=3", cwd=tmp_path)
+    proc = run("resume=outputs/runs/copied", "model.hidden_size=3", cwd=tmp_path)
     assert proc.stderr.strip() == (
         "lstm-train: error: resume: a resumed run keeps its saved config; drop model.hidden_size=3"
     )
 
     shutil.rmtree(run_dir / "checkpoints")
-    proc = cli("resume=outputs/runs/copied", cwd=tmp_path)
+    proc = run("resume=outputs/runs/copied", cwd=tmp_path)
     assert proc.returncode == 2 and "has no last.ckpt to continue from" in proc.stderr
     assert run_dirs(tmp_path) == [run_dir], "the run directory is kept, and no other made"
     assert (run_dir / ".hydra" / "config.yaml").read_text() == saved
