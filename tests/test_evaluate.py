@@ -5,29 +5,38 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
-from helpers import cli, load_events, read_metrics, run
+from helpers import cli, copy_run, load_events, read_metrics, run
 from lstm_lab.report import flatten
 
 FIGURES = ("prediction", "rollout", "error_vs_horizon")
 
 
-@pytest.fixture
-def trained(quick_run):
-    return quick_run.run_dir, quick_run.root
-
-
 @pytest.fixture(scope="module")
-def evaluated(quick_run):
-    """lstm-eval of the shared run's best checkpoint, as a user runs it (a subprocess)."""
-    run_dir, root = quick_run.run_dir, quick_run.root
-    proc = cli(f"run_dir={run_dir}", cwd=root, prog="lstm-eval")
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return run_dir, proc
+def trained(quick_run, tmp_path_factory):
+    """A copy of the shared run, which the tests of this file (one worker's) write into."""
+    root = tmp_path_factory.mktemp("eval")
+    return copy_run(quick_run.run_dir, root / "outputs" / "runs" / quick_run.run_dir.name), root
+
+
+@pytest.fixture
+def evaluated(quick_run, made_once):
+    """lstm-eval of (a copy of) the shared run's best checkpoint, as a user runs it."""
+
+    def make(root):
+        run_dir = copy_run(quick_run.run_dir, root / "outputs" / "runs" / quick_run.run_dir.name)
+        proc = cli(f"run_dir={run_dir}", cwd=root, prog="lstm-eval")
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        return str(run_dir), proc.stdout
+
+    run_dir, stdout = made_once("evaluated", make)
+    return Path(run_dir), SimpleNamespace(stdout=stdout)
 
 
 def image_tags(run_dir) -> set[str]:

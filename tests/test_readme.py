@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -269,8 +268,6 @@ def test_readme_eval_and_predict_commands_run(tmp_path, quick_run):
     commands_found = commands("lstm-eval") + commands("lstm-predict")
     assert len(commands_found) >= 4
     run_dir = copy_run(quick_run.run_dir, tmp_path / "outputs" / "runs" / "run")
-    shutil.rmtree(run_dir / "eval", ignore_errors=True)  # what other tests evaluated
-    (run_dir / "forecast.csv").unlink(missing_ok=True)
     (tmp_path / "series.csv").write_text("value\n" + "\n".join(str(i % 7) for i in range(50)))
     for command in commands_found:
         args = shlex.split(command.replace("outputs/runs/<date>_<time>", str(run_dir)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +12,6 @@ import torch
 from helpers import QUICK, load_events, read_metrics, run, run_dirs, train
 from lstm_lab import CONFIG_DIR
 from lstm_lab.data.windows import split_bounds
-
-# elnino_run (below) is made once, by the worker that runs this file.
-pytestmark = pytest.mark.xdist_group("real_data")
 
 ELNINO = CONFIG_DIR.parent / "data" / "elnino" / "elnino.csv"
 
@@ -120,10 +118,12 @@ def test_unsorted_time_column_is_refused(tmp_path, sensor_csv):
     )
 
 
-@pytest.fixture(scope="module")
-def elnino_run(tmp_path_factory):
+@pytest.fixture
+def elnino_run(made_once):
     """The bundled experiment, whole, as the README gives it (threads=1)."""
-    return train(tmp_path_factory.mktemp("elnino"), "experiment=elnino", "threads=1")
+    return Path(
+        made_once("elnino", lambda root: str(train(root, "experiment=elnino", "threads=1")))
+    )
 
 
 @pytest.mark.slow

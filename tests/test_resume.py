@@ -23,8 +23,6 @@ from helpers import HELPERS, QUICK, cli, comparable, read_metrics, run, run_dirs
 RUN = [*QUICK, "trainer.max_epochs=4", "model.num_layers=2", "model.dropout=0.2"]
 RUN += ["model.steps_per_call=4"]
 RUN += ["+callbacks.fault._target_=faults.SignalFromEnv"]
-# The runs of the module fixture below are shared: one worker makes them, and runs these tests.
-pytestmark = pytest.mark.xdist_group("resume")
 
 
 def lstm_train(root: Path, *args: str, fault: str | None = None, subprocess: bool = False):
@@ -53,19 +51,27 @@ def curve(run_dir: Path, tag: str) -> dict[int, float]:
     return {e.step: e.value for e in events.Scalars(tag)}
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("resume")
-    done = {}
-    for name, args in {"left alone": RUN, "again": RUN, "other seed": [*RUN, "seed=43"]}.items():
-        proc, done[name] = lstm_train(root, *args, subprocess=name == "left alone")
-        assert proc.returncode == 0, proc.stderr[-3000:]
-    return root, done
+@pytest.fixture
+def runs(made_once):
+    """Three runs left alone, made once and only read: the tests make their own in tmp_path."""
+
+    def make(root: Path) -> dict[str, str]:
+        done = {}
+        for name, args in {
+            "left alone": RUN,
+            "again": RUN,
+            "other seed": [*RUN, "seed=43"],
+        }.items():
+            proc, done[name] = lstm_train(root, *args, subprocess=name == "left alone")
+            assert proc.returncode == 0, proc.stderr[-3000:]
+        return {name: str(run_dir) for name, run_dir in done.items()}
+
+    return {name: Path(run_dir) for name, run_dir in made_once("resume", make).items()}
 
 
 @pytest.mark.slow
 def test_same_seed_same_weights_and_metrics_other_seed_other_ones(runs):
-    _, done = runs
+    done = runs
     alone, again, other = done["left alone"], done["again"], done["other seed"]
     assert same_weights(weights(alone), weights(again))
     assert comparable(read_metrics(alone)) == comparable(read_metrics(again))
@@ -74,8 +80,8 @@ def test_same_seed_same_weights_and_metrics_other_seed_other_ones(runs):
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_to_the_same_weights_metrics_and_curves(runs):
-    root, done = runs
+def test_killed_run_resumes_to_the_same_weights_metrics_and_curves(runs, tmp_path):
+    root, done = tmp_path, runs
     alone = done["left alone"]
     proc, killed = lstm_train(root, *RUN, fault="SIGKILL@2:1")
     assert proc.returncode == -9  # killed in the middle of epoch 2, after last.ckpt of epoch 1
@@ -103,9 +109,9 @@ def test_killed_run_resumes_to_the_same_weights_metrics_and_curves(runs):
     [("SIGTERM", 143, 4, 25), ("SIGINT", 130, 1, 16)],
 )
 def test_interrupt_saves_a_checkpoint_and_resumes_exactly(
-    runs, signal_name, status, per_call, step
+    runs, tmp_path, signal_name, status, per_call, step
 ):
-    root, done = runs
+    root, done = tmp_path, runs
     alone = done["left alone"]
     proc, stopped = lstm_train(
         root, *RUN, f"model.steps_per_call={per_call}", fault=f"{signal_name}@1:2"
@@ -148,7 +154,7 @@ def test_non_finite_loss_stops_at_once_and_keeps_the_best_checkpoint(tmp_path):
 
 
 def test_resume_refuses_a_checkpoint_that_would_run_code(runs, tmp_path):
-    root, done = runs
+    done = runs
     run_dir = tmp_path / "outputs" / "runs" / "copied"
     shutil.copytree(done["left alone"], run_dir)
     (run_dir / "metrics.json").unlink()  # make it look stopped
@@ -168,7 +174,7 @@ def test_resume_refuses_a_checkpoint_that_would_run_code(runs, tmp_path):
 
 
 def test_resume_refusals_leave_the_run_as_it_was(runs, tmp_path):
-    root, done = runs
+    done = runs
     run_dir = tmp_path / "outputs" / "runs" / "copied"
     shutil.copytree(done["left alone"], run_dir)
     saved = (run_dir / ".hydra" / "config.yaml").read_text()
