@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from helpers import hparams_session, load_events, read_metrics, run, run_dirs
+from helpers import cli, hparams_session, load_events, read_metrics, run, run_dirs
 
 
 @pytest.fixture
@@ -158,6 +158,15 @@ def test_config_errors_are_answered_before_torch_and_lightning_are_imported(tmp_
     assert result["codes"] == [2] * len(REFUSED_EARLY)
     assert result["heavy"] == [], "a refused config paid for heavy imports"
     assert not run_dirs(tmp_path)
+
+
+@pytest.mark.parametrize("args", [["model.hidden_size=0"], ["--cfg", "job", "seed=7"]])
+def test_in_process_runs_answer_as_the_console_script_does(tmp_path, args):
+    """helpers.run (most tests' way to call an entry point) against the installed script."""
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    here, there = run(*args, cwd=tmp_path / "a"), cli(*args, cwd=tmp_path / "b")
+    assert here.returncode == there.returncode
+    assert here.stdout == there.stdout and here.stderr == there.stderr
 
 
 def test_verbose_shows_the_traceback(tmp_path):
