@@ -44,8 +44,11 @@ sweep: $(STAMP)
 compare: $(STAMP)
 	$(BIN)/lstm-compare $(or $(DIR),$(lastword $(sort $(wildcard outputs/sweeps/*))))
 
+# The suite on one worker per core (pytest-xdist; TEST_WORKERS=0 runs it in one process).
+TEST_WORKERS ?= auto
+
 test: $(DEV_STAMP)
-	$(DEV_BIN)/python -m pytest $(PYTEST_ARGS)
+	$(DEV_BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py $(ARGS)

@@ -1,8 +1,12 @@
-"""The benchmark runs and writes its JSON (timings are reported by `make bench`, never asserted)."""
+"""scripts/bench.py's logic on tiny inputs: what it measures, how it turns measurements into
+figures, and how it judges them against the targets (timings are reported by `make bench`,
+never asserted; the whole benchmark is not run here)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,41 +16,131 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow
-def test_quick_benchmark_writes_every_figure(tmp_path):
-    out = tmp_path / "bench.json"
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "bench.py"), "--quick", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(out.read_text())
-    figures = result["figures"]
-    for name in (
-        "throughput_ratio_h16",
-        "throughput_ratio_h100",
-        "mse_ratio_tutorial_over_default",
-        "wall_ratio_default_over_tutorial",
-        "help_s",
-        "config_error_s",
-        "busy_ratio_default",
-        "busy_ratio_elnino",
-    ):
-        assert figures[name] > 0, name
-    assert result["runs"]["default"]["peak_rss_mib"] > 50
-    assert result["runs"]["default_time_to_first_step_s"] > 0
-    assert set(result["runs"]["default_phases_s"]) == {
-        "startup",
-        "train",
-        "test",
-        "report",
-        "after",
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench", ROOT / "scripts" / "bench.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def measured(sweep: dict | None = None) -> dict:
+    """A result as bench.main() assembles it, with made-up measurements."""
+    return {
+        "machine": "test machine",
+        "throughput": [
+            {"hidden_size": 16, "ratio": 0.8, "windows_per_s": {"project": 8, "handwritten": 10}},
+            {"hidden_size": 100, "ratio": 1.25, "windows_per_s": {"project": 5, "handwritten": 4}},
+        ],
+        "runs": {
+            "default": {"test_mse": 2e-6, "wall_s": 9.0, "peak_rss_mib": 400.0},
+            "tutorial": {"test_mse": 1e-3, "wall_s": 12.0, "peak_rss_mib": 380.0},
+            "default_time_to_first_step_s": 3.5,
+        },
+        "startup": {"help_s": 0.9, "config_error_s": 2.0},
+        "sweep": sweep,
     }
-    assert result["busy"]["default"]["threads_choice"].startswith("auto: 1")
-    assert {t["hidden_size"] for t in result["throughput"]} == {16, 100}
-    assert "throughput_ratio_h16" in proc.stdout
+
+
+def test_figures_are_the_ratios_of_the_measurements(bench):
+    result = measured({"sequential_s": 60.0, "parallel_s": 45.0})
+    figures = bench.figures(result)
+    assert figures == pytest.approx(
+        {
+            "throughput_ratio_h16": 0.8,
+            "throughput_ratio_h100": 1.25,
+            "mse_ratio_tutorial_over_default": 500.0,
+            "wall_ratio_default_over_tutorial": 0.75,
+            "help_s": 0.9,
+            "config_error_s": 2.0,
+            "sweep_ratio_parallel_over_sequential": 0.75,
+        }
+    )
+    # without the joblib launcher there is no sweep, and no sweep figure
+    assert "sweep_ratio_parallel_over_sequential" not in bench.figures(measured(None))
+
+
+def test_table_marks_each_target_met_or_not(bench, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    result = measured({"sequential_s": 60.0, "parallel_s": 45.0})
+    result["figures"] = bench.figures(result)
+    bench.print_table(result)
+    rows = {
+        line.split("│")[1].strip(): line
+        for line in capsys.readouterr().out.splitlines()
+        if line.count("│") > 3
+    }
+    # h16 0.8 < 0.95 and a 2 s config error > 1.5 s miss their targets; the others meet theirs
+    for name in ("throughput_ratio_h16", "config_error_s"):
+        assert rows[name].rstrip(" │").endswith("NO"), rows[name]
+    for name in ("throughput_ratio_h100", "help_s", "sweep_ratio_parallel_over_sequential"):
+        assert rows[name].rstrip(" │").endswith("yes"), rows[name]
+    assert "windows/s h16 project" in rows
+
+
+def test_throughput_times_the_same_steps_for_both_contenders(bench, tmp_path):
+    got = bench.throughput(hidden=4, steps=3, repeats=2, device="cpu", workdir=tmp_path)
+    assert (got["hidden_size"], got["steps"], got["repeats"]) == (4, 3, 2)
+    assert {k: len(v) for k, v in got["seconds"].items()} == {"project": 2, "handwritten": 2}
+    rate = got["windows_per_s"]
+    assert got["ratio"] == pytest.approx(rate["project"] / rate["handwritten"])
+    for who, seconds in got["seconds"].items():
+        median = sorted(seconds)[0] / 2 + sorted(seconds)[1] / 2
+        assert rate[who] == pytest.approx(3 * got["batch_size"] / median)
+
+
+class FakeRuns:
+    """Stands in for bench.run_timed: records each command and writes the metrics.json a run
+    would (the tutorial's MSE 1000 times the default's), or fails the commands it is told to."""
+
+    def __init__(self, fail: str | None = None) -> None:
+        self.commands: list[list[str]] = []
+        self.fail = fail
+
+    def __call__(self, args: list[str], cwd: Path) -> tuple[float, int, int]:
+        self.commands.append(args[1:])
+        if self.fail and self.fail in args:
+            return 0.5, 1, 1000
+        tutorial = "experiment=seed_tutorial" in args
+        run_dir = cwd / "outputs" / "runs" / f"run{len(self.commands):02d}"
+        run_dir.mkdir(parents=True)
+        metrics = {"test": {"mse": 1e-3 if tutorial else 1e-6}, "time_to_first_step_s": 2.0}
+        path = run_dir / "metrics.json"
+        path.write_text(json.dumps(metrics))
+        os.utime(path, (len(self.commands), len(self.commands)))  # bench reads the newest
+        wall = (2.0 if tutorial else 1.0) * len(self.commands)
+        return wall, 0, 2048 * len(self.commands)
+
+
+def test_whole_runs_alternate_the_contenders_and_take_medians(bench, tmp_path, monkeypatch):
+    fake = FakeRuns()
+    monkeypatch.setattr(bench, "run_timed", fake)
+    result = bench.whole_runs(tmp_path, quick=True, repeats=3)
+    quick = ["trainer.max_epochs=2", "threads=1"]
+    assert fake.commands == [quick, ["experiment=seed_tutorial", *quick]] * 3
+    assert result["default"]["wall_s_all"] == [1.0, 3.0, 5.0]
+    assert result["default"]["wall_s"] == 3.0  # the median
+    assert result["tutorial"]["wall_s"] == 8.0  # of 4, 8, 12
+    assert result["tutorial"]["test_mse"] / result["default"]["test_mse"] == pytest.approx(1000)
+    assert result["default"]["peak_rss_mib"] == 10.0  # the last default run's 5 x 2048 KiB
+    assert result["default_time_to_first_step_s"] == 2.0
+
+
+def test_sweep_is_skipped_without_the_parallel_launcher(bench, tmp_path, monkeypatch):
+    fake = FakeRuns(fail="launcher=joblib")
+    monkeypatch.setattr(bench, "run_timed", fake)
+    assert bench.sweep(tmp_path, quick=True, repeats=1) is None
+    assert fake.commands[0][0] == "-m" and "launcher=joblib" not in fake.commands[0]
+
+
+def test_bench_help_describes_its_options(bench, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["bench.py", "--help"])
+    with pytest.raises(SystemExit) as info:
+        bench.main()
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--quick", "--device", "--steps", "--repeats", "--out"):
+        assert option in out
 
 
 @pytest.mark.slow

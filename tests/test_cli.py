@@ -1,35 +1,23 @@
-"""lstm-train in a subprocess, the way a user runs it."""
+"""lstm-train the way a user runs it: one shared run in a subprocess (conftest's `quick_run`),
+the refusals and --help through the same entry point in this process."""
 
 from __future__ import annotations
 
-import time
+import json
+import subprocess
+import sys
 
 import pytest
 import yaml
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from conftest import QUICK, cli, read_metrics, run_dirs, train
+from helpers import cli, hparams_session, load_events, read_metrics, run, run_dirs
 
 
-def load_events(run_dir):
-    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0, "images": 0})
-    events.Reload()
-    return events
-
-
-def hparams_session(events) -> dict:
-    content = events.PluginTagToContent("hparams")
-    data = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
-    return {k: v.ListFields()[0][1] for k, v in data.session_start_info.hparams.items()}
-
-
-@pytest.fixture(scope="module")
-def short_run(tmp_path_factory):
-    """One short run with overrides, shared by the tests that inspect its outputs."""
-    root = tmp_path_factory.mktemp("cli")
-    overrides = [*QUICK, "model.hidden_size=12", "model.num_layers=2", "data.batch_size=32"]
-    return train(root, *overrides), root
+@pytest.fixture
+def short_run(quick_run):
+    """The shared run: QUICK with 12 hidden units, 2 layers, batches of 32."""
+    return quick_run.run_dir, quick_run.root
 
 
 def test_saved_config_shows_the_overrides(short_run):
@@ -94,10 +82,8 @@ def test_tensorboard_has_curves_images_and_real_hparams(short_run):
     ]
 
 
-def test_summary_prints_metrics_run_dir_and_tensorboard_command(tmp_path):
-    proc = cli(*QUICK, "trainer.max_epochs=1", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    (run_dir,) = run_dirs(tmp_path)
+def test_summary_prints_metrics_run_dir_and_tensorboard_command(quick_run):
+    proc, run_dir = quick_run.proc, quick_run.run_dir
     assert "test/mse" in proc.stdout
     assert f"Run directory: {run_dir}" in proc.stdout
     # TensorBoard on the runs folder names this run by its time stamp
@@ -106,7 +92,7 @@ def test_summary_prints_metrics_run_dir_and_tensorboard_command(tmp_path):
 
 def test_a_launcher_whose_extra_is_missing_says_how_to_install_it(tmp_path):
     # dev installs the parallel, optuna and slurm extras, not ray
-    proc = cli("-m", "launcher=ray", "model.hidden_size=8", cwd=tmp_path)
+    proc = run("-m", "launcher=ray", "model.hidden_size=8", cwd=tmp_path)
     assert proc.returncode == 2
     line = proc.stderr.strip().splitlines()[-1]
     assert "Could not find 'hydra/launcher/ray'" in line
@@ -136,26 +122,76 @@ def test_plugin_hint_names_the_extra_and_the_make_command(missing, extra):
         ("+optimizer.foo=1", "optimizer: Adam.__init__() got an unexpected keyword argument 'foo'"),
     ],
 )
-def test_config_errors_are_one_line_fast_and_leave_nothing(tmp_path, override, expected):
-    start = time.perf_counter()
-    proc = cli(override, cwd=tmp_path)
-    elapsed = time.perf_counter() - start
+def test_config_errors_are_one_line_and_leave_nothing(tmp_path, override, expected):
+    proc = run(override, cwd=tmp_path)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("lstm-train: error: ") and expected in lines[0]
     assert "Traceback" not in proc.stderr + proc.stdout
     assert not run_dirs(tmp_path), "a refused config must not leave a run directory"
-    print(f"{override}: {elapsed:.2f}s")  # startup time is measured by `make bench`, not asserted
+
+
+# What makes a refusal quick (measured by `make bench`, never timed here): the config is
+# composed and validated before torch and Lightning are imported.
+REFUSED_EARLY = [
+    "model.hidden_sise=64",
+    "model.hidden_size=0",
+    "optimizer.lr=-1",
+    "data.window=200",
+    "model=nope",
+    "data=csv",
+    "resume=nowhere",
+]
+IMPORTS_AFTER_REFUSALS = """
+import contextlib, io, json, os, sys
+from hydra.core.global_hydra import GlobalHydra
+from lstm_lab.train import main
+codes = []
+for override in sys.argv[1:]:
+    sys.argv = ["lstm-train", override]
+    os.environ.pop("HYDRA_FULL_ERROR", None)  # set by the previous call
+    GlobalHydra.instance().clear()
+    with contextlib.redirect_stderr(io.StringIO()):
+        try:
+            main()
+        except SystemExit as stop:
+            codes.append(stop.code)
+heavy = sorted(m for m in ("torch", "lightning", "matplotlib") if m in sys.modules)
+print(json.dumps({"codes": codes, "heavy": heavy}))
+"""
+
+
+def test_config_errors_are_answered_before_torch_and_lightning_are_imported(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-c", IMPORTS_AFTER_REFUSALS, *REFUSED_EARLY],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["codes"] == [2] * len(REFUSED_EARLY)
+    assert result["heavy"] == [], "a refused config paid for heavy imports"
+    assert not run_dirs(tmp_path)
+
+
+@pytest.mark.parametrize("args", [["model.hidden_size=0"], ["--cfg", "job", "seed=7"]])
+def test_in_process_runs_answer_as_the_console_script_does(tmp_path, args):
+    """helpers.run (most tests' way to call an entry point) against the installed script."""
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    here, there = run(*args, cwd=tmp_path / "a"), cli(*args, cwd=tmp_path / "b")
+    assert here.returncode == there.returncode
+    assert here.stdout == there.stdout and here.stderr == there.stderr
 
 
 def test_verbose_shows_the_traceback(tmp_path):
-    proc = cli("model.hidden_size=0", "--verbose", cwd=tmp_path)
+    proc = run("model.hidden_size=0", "--verbose", cwd=tmp_path)
     assert proc.returncode != 0 and "Traceback" in proc.stderr
 
 
 def test_help_lists_the_config_groups(tmp_path):
-    proc = cli("--help", cwd=tmp_path)
+    proc = run("--help", cwd=tmp_path)
     assert proc.returncode == 0
     for group in ("data", "model", "optimizer", "scheduler", "trainer", "experiment"):
         assert f"{group}:" in proc.stdout

@@ -26,7 +26,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from conftest import TIMINGS, cli
+from helpers import TIMINGS, cli
 from lstm_lab import CONFIG_DIR
 from lstm_lab.cli import RunStopped
 from lstm_lab.config import ConfigError, check_evaluation, validate
@@ -317,7 +317,7 @@ def check_compare(cell: Cell, row: str) -> None:
 
 
 def check_hparams(cell: Cell, row: str) -> None:
-    from test_cli import hparams_session, load_events
+    from helpers import hparams_session, load_events
 
     run_dir = cell.straight[row]
     session = hparams_session(load_events(run_dir))

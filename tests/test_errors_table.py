@@ -1,4 +1,5 @@
-"""Every row of docs/errors.md, run as written: the docs and the behaviour cannot drift apart."""
+"""Every row of docs/errors.md, run as written (lstm-train's entry point, in this process): the
+docs and the behaviour cannot drift apart."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ import shlex
 from pathlib import Path
 
 import pytest
-import torch
 
-from conftest import cli, run_dirs
+from helpers import run, run_dirs, write_bad_files
 
 TABLE = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
 
@@ -22,30 +22,11 @@ def rows() -> list[tuple[str, str]]:
     return found
 
 
-class WouldRunCode:
-    """Unpickled unsafely, this creates the file `marker`."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))
-
-
-def write_bad_files(root: Path) -> Path:
-    (root / "not-a-checkpoint.ckpt").write_text("not a checkpoint\n")
-    marker = root / "payload-ran"
-    torch.save({"state_dict": {}, "epoch": 0, "payload": WouldRunCode(marker)}, root / "evil.ckpt")
-    training_state = {"state_dict": {}, "optimizer_states": [], "loops": {}, "epoch": 0}
-    torch.save({**training_state, "global_step": 0, "steps_per_call": 4}, root / "grouped.ckpt")
-    return marker
-
-
 @pytest.mark.parametrize("given,expected", rows(), ids=[r[0] for r in rows()])
 def test_documented_error(tmp_path, given, expected):
     args = shlex.split(given)
     marker = write_bad_files(tmp_path)
-    proc = cli(*args, cwd=tmp_path)
+    proc = run(*args, cwd=tmp_path)
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr

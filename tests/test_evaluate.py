@@ -1,39 +1,46 @@
-"""lstm-eval and lstm-predict in a subprocess, on a checkpoint made by a short training run."""
+"""lstm-eval and lstm-predict on the shared short run (conftest's `quick_run`): once each in a
+subprocess as a user runs them, the other cases through the same entry points in this process."""
 
 from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import QUICK, cli, read_metrics, train
+from helpers import cli, copy_run, load_events, read_metrics, run
 from lstm_lab.report import flatten
 
 FIGURES = ("prediction", "rollout", "error_vs_horizon")
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(quick_run, tmp_path_factory):
+    """A copy of the shared run, which the tests of this file (one worker's) write into."""
     root = tmp_path_factory.mktemp("eval")
-    return train(root, *QUICK, "model.hidden_size=8"), root
+    return copy_run(quick_run.run_dir, root / "outputs" / "runs" / quick_run.run_dir.name), root
 
 
-@pytest.fixture(scope="module")
-def evaluated(trained):
-    run_dir, root = trained
-    proc = cli(f"run_dir={run_dir}", cwd=root, prog="lstm-eval")
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return run_dir, proc
+@pytest.fixture
+def evaluated(quick_run, made_once):
+    """lstm-eval of (a copy of) the shared run's best checkpoint, as a user runs it."""
+
+    def make(root):
+        run_dir = copy_run(quick_run.run_dir, root / "outputs" / "runs" / quick_run.run_dir.name)
+        proc = cli(f"run_dir={run_dir}", cwd=root, prog="lstm-eval")
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        return str(run_dir), proc.stdout
+
+    run_dir, stdout = made_once("evaluated", make)
+    return Path(run_dir), SimpleNamespace(stdout=stdout)
 
 
 def image_tags(run_dir) -> set[str]:
-    events = EventAccumulator(str(run_dir), size_guidance={"images": 0})
-    events.Reload()
-    return set(events.Tags()["images"])
+    return set(load_events(run_dir).Tags()["images"])
 
 
 def test_training_records_forecasts_baselines_skill_and_plots(trained):
@@ -101,7 +108,7 @@ def test_eval_writes_plots_and_tensorboard_images(evaluated):
 def test_eval_of_another_checkpoint_with_overridden_settings(trained):
     run_dir, root = trained
     ckpt = run_dir / "checkpoints" / "last.ckpt"
-    proc = cli(f"ckpt_path={ckpt}", "evaluation.rollout_steps=10", cwd=root, prog="lstm-eval")
+    proc = run(f"ckpt_path={ckpt}", "evaluation.rollout_steps=10", cwd=root, prog="lstm-eval")
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads((run_dir / "eval" / "last" / "evaluation.json").read_text())
     assert result["checkpoint"] == str(ckpt)
@@ -150,7 +157,7 @@ def test_bad_checkpoints_are_one_line_naming_the_file(trained, make, expected):
     if make:
         make(ckpt)
     try:
-        proc = cli(f"ckpt_path={ckpt}", cwd=root, prog="lstm-eval")
+        proc = run(f"ckpt_path={ckpt}", cwd=root, prog="lstm-eval")
     finally:
         ckpt.unlink(missing_ok=True)
     assert proc.returncode == 2
@@ -177,7 +184,7 @@ def test_bad_checkpoints_are_one_line_naming_the_file(trained, make, expected):
 def test_bad_eval_settings_are_one_line(trained, args, expected):
     run_dir, root = trained
     args = [f"run_dir={run_dir}" if a == "RUN" else a for a in args]
-    proc = cli(*args, cwd=root, prog="lstm-eval")
+    proc = run(*args, cwd=root, prog="lstm-eval")
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert proc.stderr.startswith(f"lstm-eval: error: {expected}"), proc.stderr
@@ -200,12 +207,12 @@ def test_predict_continues_the_runs_own_series_and_a_given_file(trained, tmp_pat
     from lstm_lab.evaluation.forecast import network_forecaster
     from lstm_lab.restore import restore
 
-    run = restore(str(run_dir), None)
-    series = run.series[:, 0]
+    restored = restore(str(run_dir), None)
+    series = restored.series[:, 0]
     # The first forecast is the network's one-step prediction from the last window.
-    window = (series[-10:] - run.series[:210, 0].mean()) / run.series[:210, 0].std()
-    first = network_forecaster(run.net)(window[None, :, None].astype(np.float32))[0, 0]
-    first = first * run.series[:210, 0].std() + run.series[:210, 0].mean()
+    window = (series[-10:] - restored.series[:210, 0].mean()) / restored.series[:210, 0].std()
+    first = network_forecaster(restored.net)(window[None, :, None].astype(np.float32))[0, 0]
+    first = first * restored.series[:210, 0].std() + restored.series[:210, 0].mean()
     assert own[0] == pytest.approx(first, rel=1e-4, abs=1e-5)
 
     # The same series from a CSV (with a header) and from .npy gives the same forecast.
@@ -214,7 +221,7 @@ def test_predict_continues_the_runs_own_series_and_a_given_file(trained, tmp_pat
     np.save(npy, series)
     for source in (csv, npy):
         out = tmp_path / f"{source.suffix[1:]}.csv"
-        proc = cli(
+        proc = run(
             f"run_dir={run_dir}", "steps=7", f"input={source}", f"output={out}",
             cwd=root, prog="lstm-predict",
         )  # fmt: skip
@@ -223,7 +230,7 @@ def test_predict_continues_the_runs_own_series_and_a_given_file(trained, tmp_pat
 
     # A different series gets a different forecast.
     np.save(npy, series[:-20])
-    proc = cli(f"run_dir={run_dir}", "steps=7", f"input={npy}", f"output={out}", cwd=root,
+    proc = run(f"run_dir={run_dir}", "steps=7", f"input={npy}", f"output={out}", cwd=root,
                prog="lstm-predict")  # fmt: skip
     assert proc.returncode == 0 and not np.allclose(read_forecast(out), own)
 
@@ -243,7 +250,7 @@ def test_bad_predict_inputs_are_one_line(trained, tmp_path, content, expected):
     if content is not None:
         path.write_text(content)
     out = tmp_path / "out.csv"
-    proc = cli(f"run_dir={run_dir}", f"input={path}", f"output={out}", cwd=root,
+    proc = run(f"run_dir={run_dir}", f"input={path}", f"output={out}", cwd=root,
                prog="lstm-predict")  # fmt: skip
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -256,7 +263,7 @@ def test_eval_of_a_copied_run_directory(trained, tmp_path):
     run_dir, _ = trained
     moved = tmp_path / "moved"
     shutil.copytree(run_dir, moved, ignore=shutil.ignore_patterns("eval", "events.out.*"))
-    proc = cli(f"run_dir={moved}", "evaluation.rollout_steps=0", cwd=tmp_path, prog="lstm-eval")
+    proc = run(f"run_dir={moved}", "evaluation.rollout_steps=0", cwd=tmp_path, prog="lstm-eval")
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads((moved / "eval" / "best" / "evaluation.json").read_text())
     assert result["forecast"]["rollout"] is None

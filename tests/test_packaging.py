@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import lstm_lab
-from conftest import QUICK, comparable, run_dirs
+from helpers import QUICK, comparable, run_dirs
 from test_user_project import section_commands
 
 ROOT = Path(__file__).resolve().parents[1]

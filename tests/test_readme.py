@@ -1,4 +1,10 @@
-"""Every command in the README is exercised here, so README and code cannot drift apart."""
+"""Every command in the README is exercised here, so README and code cannot drift apart.
+
+The commands run through their console script's entry point in this process, but for those
+whose launcher or strategy starts processes of its own (joblib, submitit, DDP): those run as a
+user runs them, in a subprocess. The shared runs (conftest) stand in for the README's
+`outputs/runs/<date>_<time>` and `outputs/sweeps/<date>_<time>`.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +19,9 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 
-from conftest import BIN, QUICK, cli, read_metrics, run_dirs
+from helpers import BIN, QUICK, cli, copy_run, read_metrics, run, run_dirs
 from lstm_lab import CONFIG_DIR
-from lstm_lab.sweep import available_cores, threads_per_job
+from lstm_lab.sweep import threads_per_job
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -47,6 +53,16 @@ def quick_for(args: list[str]) -> list[str]:
     if "n_points" in cfg.data.series:
         return QUICK
     return [o for o in QUICK if not o.startswith("data.series.")]
+
+
+def starts_processes(args: list[str]) -> bool:
+    """Whether a command's launcher or strategy starts processes (then it runs in one itself)."""
+    return any(a in args for a in ("launcher=joblib", "launcher=submitit_local", "trainer=ddp"))
+
+
+def lstm(*args: str, cwd: Path, prog: str = "lstm-train"):
+    """A README command: in a subprocess when it starts processes, else in this process."""
+    return (cli if starts_processes(list(args)) else run)(*args, cwd=cwd, prog=prog)
 
 
 def needs_engine(command: str) -> str | None:
@@ -99,7 +115,7 @@ def test_readme_lstm_train_commands_run(tmp_path, command):
     if not any(a.startswith("--") for a in args):
         # A real run, shortened: the full-length runs are in test_runs.py.
         args += [*quick_for(args), "trainer.max_epochs=1"]
-    proc = cli(*args, cwd=tmp_path)
+    proc = lstm(*args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     if "--" not in command:
         assert len(run_dirs(tmp_path)) == 1
@@ -129,7 +145,7 @@ def test_readme_sweep_commands_run_and_compare(tmp_path, command):
         args.append("hydra.sweeper.n_trials=2")
     if any(a.startswith("launcher=") for a in args):
         args.remove("threads=1")  # the launcher sets the threads
-    proc = cli(*args, cwd=tmp_path)
+    proc = lstm(*args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     (sweep_dir,) = (tmp_path / "outputs" / "sweeps").iterdir()
     jobs = [p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
@@ -139,11 +155,11 @@ def test_readme_sweep_commands_run_and_compare(tmp_path, command):
     if "launcher=joblib" in args:  # jobs in parallel processes, jobs x threads <= cores
         assert "Joblib.Parallel(n_jobs=2" in proc.stdout
         assert all(read_metrics(j)["threads"] == threads_per_job(2) for j in jobs)
-        assert 2 * threads_per_job(2) <= max(2, available_cores())
+        # that threads_per_job keeps jobs x threads within the cores: test_sweeps.py
     if "launcher=submitit_local" in args:  # each job a submitit job, with its own log
         assert len(list((sweep_dir / ".submitit").rglob("*_log.out"))) == 2
         assert all(read_metrics(j)["threads"] == 1 for j in jobs)
-    report = cli(str(sweep_dir), cwd=tmp_path, prog="lstm-compare")
+    report = run(str(sweep_dir), cwd=tmp_path, prog="lstm-compare")
     assert report.returncode == 0, report.stderr[-2000:]
     with open(sweep_dir / "comparison.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -155,14 +171,12 @@ def test_readme_sweep_commands_run_and_compare(tmp_path, command):
 
 
 @pytest.fixture(scope="module")
-def readme_outputs(tmp_path_factory):
-    """A single run and a two-run sweep, for the README's tensorboard and lstm-compare lines."""
+def readme_outputs(tmp_path_factory, quick_run, quick_sweep):
+    """Copies of the shared run and sweep under outputs/, for the README's tensorboard and
+    lstm-compare lines."""
     root = tmp_path_factory.mktemp("readme")
-    for args in ([*QUICK, "trainer.max_epochs=1"], ["-m", "model.hidden_size=4,6", *QUICK]):
-        proc = cli(*args, "trainer.max_epochs=1", cwd=root)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-    (run_dir,) = run_dirs(root)
-    (sweep_dir,) = (root / "outputs" / "sweeps").iterdir()
+    run_dir = copy_run(quick_run.run_dir, root / "outputs" / "runs" / quick_run.run_dir.name)
+    sweep_dir = copy_run(quick_sweep.sweep_dir, root / "outputs" / "sweeps" / "sweep")
     return root, run_dir, sweep_dir
 
 
@@ -175,7 +189,7 @@ def placeholders(path: str, run_dir: Path, sweep_dir: Path) -> str:
 def test_readme_lstm_compare_commands_run(readme_outputs, command):
     root, run_dir, sweep_dir = readme_outputs
     target = Path(placeholders(shlex.split(command)[1], run_dir, sweep_dir))
-    proc = cli(str(target), cwd=root, prog="lstm-compare")
+    proc = run(str(target), cwd=root, prog="lstm-compare")
     assert proc.returncode == 0, proc.stderr[-2000:]
     target = target if target.is_absolute() else root / target
     runs = {p.name for p in target.iterdir() if p.is_dir()}
@@ -189,7 +203,7 @@ def test_readme_error_examples_match_the_real_output(tmp_path):
     )
     assert len(examples) >= 2
     for command, expected in examples:
-        proc = cli(*shlex.split(command)[1:], cwd=tmp_path)
+        proc = run(*shlex.split(command)[1:], cwd=tmp_path)
         assert proc.returncode == 2
         assert proc.stderr.strip() == expected
 
@@ -251,16 +265,14 @@ def test_lint_is_clean():
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_readme_eval_and_predict_commands_run(tmp_path):
+def test_readme_eval_and_predict_commands_run(tmp_path, quick_run):
     commands_found = commands("lstm-eval") + commands("lstm-predict")
     assert len(commands_found) >= 4
-    proc = cli(*QUICK, "trainer.max_epochs=1", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    (run_dir,) = run_dirs(tmp_path)
+    run_dir = copy_run(quick_run.run_dir, tmp_path / "outputs" / "runs" / "run")
     (tmp_path / "series.csv").write_text("value\n" + "\n".join(str(i % 7) for i in range(50)))
     for command in commands_found:
         args = shlex.split(command.replace("outputs/runs/<date>_<time>", str(run_dir)))
-        proc = cli(*args[1:], cwd=tmp_path, prog=args[0])
+        proc = run(*args[1:], cwd=tmp_path, prog=args[0])
         assert proc.returncode == 0, command + proc.stderr[-2000:]
     assert (run_dir / "eval" / "best" / "evaluation.json").is_file()
     assert (run_dir / "eval" / "last" / "evaluation.json").is_file()

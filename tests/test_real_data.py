@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import QUICK, cli, read_metrics, run_dirs, train
+from helpers import QUICK, load_events, read_metrics, run, run_dirs, train
 from lstm_lab import CONFIG_DIR
 from lstm_lab.data.windows import split_bounds
-
-
-def load_events(run_dir) -> EventAccumulator:
-    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-    events.Reload()
-    return events
-
 
 ELNINO = CONFIG_DIR.parent / "data" / "elnino" / "elnino.csv"
 
@@ -99,7 +92,7 @@ def test_csv_problems_are_one_line_naming_file_and_column(
         base.remove("data.series.missing=interpolate")
     if "not set" not in expected:
         base.append(f"data.series.path={sensor_csv}")
-    proc = cli(*base, *overrides, cwd=tmp_path)
+    proc = run(*base, *overrides, cwd=tmp_path)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1
     assert proc.stderr.startswith("lstm-train: error: " + expected.format(f=sensor_csv))
@@ -111,7 +104,7 @@ def test_unsorted_time_column_is_refused(tmp_path, sensor_csv):
     lines = sensor_csv.read_text().splitlines()
     lines[10], lines[11] = lines[11], lines[10]
     sensor_csv.write_text("\n".join(lines) + "\n")
-    proc = cli(
+    proc = run(
         "data=csv",
         f"data.series.path={sensor_csv}",
         "data.series.target=load",
@@ -125,10 +118,19 @@ def test_unsorted_time_column_is_refused(tmp_path, sensor_csv):
     )
 
 
-def test_bundled_experiment_runs_one_short_epoch_on_all_four_regions(tmp_path):
-    run_dir = train(tmp_path, "experiment=elnino", "trainer.max_epochs=1", "threads=1")
-    assert checkpoint_shapes(run_dir) == (4, 1)
-    assert read_metrics(run_dir)["epochs"] == 1
+@pytest.fixture
+def elnino_run(made_once):
+    """The bundled experiment, whole, as the README gives it (threads=1)."""
+    return Path(
+        made_once("elnino", lambda root: str(train(root, "experiment=elnino", "threads=1")))
+    )
+
+
+@pytest.mark.slow
+def test_bundled_experiment_runs_on_all_four_regions(elnino_run, compose_train):
+    assert checkpoint_shapes(elnino_run) == (4, 1)
+    epochs = compose_train("experiment=elnino").trainer.max_epochs
+    assert read_metrics(elnino_run)["epochs"] == epochs
 
 
 def seasonal_naive_mse(path, target: str, window: int, period: int = 12) -> float:
@@ -141,10 +143,10 @@ def seasonal_naive_mse(path, target: str, window: int, period: int = 12) -> floa
 
 
 @pytest.mark.slow
-def test_bundled_experiment_beats_seasonal_naive_on_held_out_years(tmp_path, compose_train):
+def test_bundled_experiment_beats_seasonal_naive_on_held_out_years(elnino_run, compose_train):
     data = compose_train("experiment=elnino").data
     assert (data.split.train, data.split.val, data.horizon) == (0.7, 0.15, 1)
     naive = seasonal_naive_mse(ELNINO, data.series.target, data.window)
-    metrics = read_metrics(train(tmp_path, "experiment=elnino", "threads=1"))
+    metrics = read_metrics(elnino_run)
     assert metrics["test"]["mse"] < naive, (metrics["test"], naive)
     print(f"elnino test MSE {metrics['test']['mse']:.3f}, seasonal naive {naive:.3f}")

@@ -2,12 +2,13 @@
 non-finite losses stop at once; checkpoints that would run code are refused.
 
 Faults are injected by tests/helpers/faults.py, a callback every run here carries, which sends
-a signal to its own process at a given epoch and batch when LSTM_LAB_FAULT says so.
+a signal to its own process at a given epoch and batch when LSTM_LAB_FAULT says so. The runs
+that get a signal are subprocesses; the others (resumes, reruns, refusals) run in this process,
+and the reference run ("left alone") in a subprocess, so equal results also cross processes.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -15,10 +16,8 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import QUICK, cli, comparable, read_metrics, run_dirs
-from test_errors_table import write_bad_files
+from helpers import HELPERS, QUICK, cli, comparable, read_metrics, run, run_dirs, write_bad_files
 
-HELPERS = str(Path(__file__).parent / "helpers")
 # Two LSTM layers with dropout, so the torch RNG matters; 4 short epochs of 13 batches, handed
 # to the module 4 at a time (Lightning batches of 4, 4, 4 and 1 optimizer steps).
 RUN = [*QUICK, "trainer.max_epochs=4", "model.num_layers=2", "model.dropout=0.2"]
@@ -26,12 +25,12 @@ RUN += ["model.steps_per_call=4"]
 RUN += ["+callbacks.fault._target_=faults.SignalFromEnv"]
 
 
-def lstm_train(root: Path, *args: str, fault: str | None = None):
-    # the helpers, and whatever PYTHONPATH chose the package (a worktree's src)
-    path = os.pathsep.join(p for p in (HELPERS, os.environ.get("PYTHONPATH")) if p)
-    env = {"PYTHONPATH": path, **({"LSTM_LAB_FAULT": fault} if fault else {})}
+def lstm_train(root: Path, *args: str, fault: str | None = None, subprocess: bool = False):
+    """lstm-train with the fault callback importable; in a subprocess when a fault is set."""
+    env = {"PYTHONPATH": str(HELPERS), **({"LSTM_LAB_FAULT": fault} if fault else {})}
     before = set(run_dirs(root))
-    proc = cli(*args, cwd=root, extra_env=env)
+    launch = cli if fault or subprocess else run
+    proc = launch(*args, cwd=root, extra_env=env)
     new = set(run_dirs(root)) - before
     return proc, (new.pop() if new else None)
 
@@ -52,19 +51,27 @@ def curve(run_dir: Path, tag: str) -> dict[int, float]:
     return {e.step: e.value for e in events.Scalars(tag)}
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("resume")
-    done = {}
-    for name, args in {"left alone": RUN, "again": RUN, "other seed": [*RUN, "seed=43"]}.items():
-        proc, done[name] = lstm_train(root, *args)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-    return root, done
+@pytest.fixture
+def runs(made_once):
+    """Three runs left alone, made once and only read: the tests make their own in tmp_path."""
+
+    def make(root: Path) -> dict[str, str]:
+        done = {}
+        for name, args in {
+            "left alone": RUN,
+            "again": RUN,
+            "other seed": [*RUN, "seed=43"],
+        }.items():
+            proc, done[name] = lstm_train(root, *args, subprocess=name == "left alone")
+            assert proc.returncode == 0, proc.stderr[-3000:]
+        return {name: str(run_dir) for name, run_dir in done.items()}
+
+    return {name: Path(run_dir) for name, run_dir in made_once("resume", make).items()}
 
 
 @pytest.mark.slow
 def test_same_seed_same_weights_and_metrics_other_seed_other_ones(runs):
-    _, done = runs
+    done = runs
     alone, again, other = done["left alone"], done["again"], done["other seed"]
     assert same_weights(weights(alone), weights(again))
     assert comparable(read_metrics(alone)) == comparable(read_metrics(again))
@@ -73,8 +80,8 @@ def test_same_seed_same_weights_and_metrics_other_seed_other_ones(runs):
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_to_the_same_weights_metrics_and_curves(runs):
-    root, done = runs
+def test_killed_run_resumes_to_the_same_weights_metrics_and_curves(runs, tmp_path):
+    root, done = tmp_path, runs
     alone = done["left alone"]
     proc, killed = lstm_train(root, *RUN, fault="SIGKILL@2:1")
     assert proc.returncode == -9  # killed in the middle of epoch 2, after last.ckpt of epoch 1
@@ -102,9 +109,9 @@ def test_killed_run_resumes_to_the_same_weights_metrics_and_curves(runs):
     [("SIGTERM", 143, 4, 25), ("SIGINT", 130, 1, 16)],
 )
 def test_interrupt_saves_a_checkpoint_and_resumes_exactly(
-    runs, signal_name, status, per_call, step
+    runs, tmp_path, signal_name, status, per_call, step
 ):
-    root, done = runs
+    root, done = tmp_path, runs
     alone = done["left alone"]
     proc, stopped = lstm_train(
         root, *RUN, f"model.steps_per_call={per_call}", fault=f"{signal_name}@1:2"
@@ -147,7 +154,7 @@ def test_non_finite_loss_stops_at_once_and_keeps_the_best_checkpoint(tmp_path):
 
 
 def test_resume_refuses_a_checkpoint_that_would_run_code(runs, tmp_path):
-    root, done = runs
+    done = runs
     run_dir = tmp_path / "outputs" / "runs" / "copied"
     shutil.copytree(done["left alone"], run_dir)
     (run_dir / "metrics.json").unlink()  # make it look stopped
@@ -155,7 +162,7 @@ def test_resume_refuses_a_checkpoint_that_would_run_code(runs, tmp_path):
     shutil.copy(tmp_path / "evil.ckpt", run_dir / "checkpoints" / "last.ckpt")
     before = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*"))
 
-    proc = cli("resume=outputs/runs/copied", cwd=tmp_path)
+    proc = run("resume=outputs/runs/copied", cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
         f"lstm-train: error: resume: {run_dir / 'checkpoints' / 'last.ckpt'}: asks "
@@ -167,22 +174,22 @@ def test_resume_refuses_a_checkpoint_that_would_run_code(runs, tmp_path):
 
 
 def test_resume_refusals_leave_the_run_as_it_was(runs, tmp_path):
-    root, done = runs
+    done = runs
     run_dir = tmp_path / "outputs" / "runs" / "copied"
     shutil.copytree(done["left alone"], run_dir)
     saved = (run_dir / ".hydra" / "config.yaml").read_text()
 
-    proc = cli("resume=outputs/runs/copied", cwd=tmp_path)
+    proc = run("resume=outputs/runs/copied", cwd=tmp_path)
     assert proc.returncode == 2 and "has already completed" in proc.stderr
 
     (run_dir / "metrics.json").unlink()
-    proc = cli("resume=outputs/runs/copied", "model.hidden_size=3", cwd=tmp_path)
+    proc = run("resume=outputs/runs/copied", "model.hidden_size=3", cwd=tmp_path)
     assert proc.stderr.strip() == (
         "lstm-train: error: resume: a resumed run keeps its saved config; drop model.hidden_size=3"
     )
 
     shutil.rmtree(run_dir / "checkpoints")
-    proc = cli("resume=outputs/runs/copied", cwd=tmp_path)
+    proc = run("resume=outputs/runs/copied", cwd=tmp_path)
     assert proc.returncode == 2 and "has no last.ckpt to continue from" in proc.stderr
     assert run_dirs(tmp_path) == [run_dir], "the run directory is kept, and no other made"
     assert (run_dir / ".hydra" / "config.yaml").read_text() == saved

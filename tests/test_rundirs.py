@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import yaml
 
-from conftest import BIN, QUICK, read_metrics, run_dirs
+from helpers import BIN, QUICK, read_metrics, run_dirs
 from lstm_lab import CONFIG_DIR
 from lstm_lab.rundirs import claim_dir, resume_command
 from lstm_lab.runnames import (

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import read_metrics, train
+from helpers import read_metrics, train
 
 
 @pytest.mark.slow
-def test_default_run_beats_both_tutorial_anchors(tmp_path):
-    """`make train` with no overrides: held-out test MSE at or below 2e-6, and its rollout
-    across the whole test split (150 steps from the last true window) within MSE 1e-4."""
-    metrics = read_metrics(train(tmp_path))
+def test_default_run_beats_both_tutorial_anchors(default_run):
+    """`make train` with no overrides (threads=1): held-out test MSE at or below 2e-6, and its
+    rollout across the whole test split (150 steps from the last true window) within MSE 1e-4."""
+    metrics = read_metrics(default_run)
     assert metrics["epochs"] == 40
     assert metrics["test"]["mse"] <= 2e-6, metrics["test"]
     rollout = metrics["forecast"]["rollout"]

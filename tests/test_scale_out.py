@@ -8,7 +8,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 
-from conftest import QUICK, cli, read_metrics, run_dirs
+from helpers import QUICK, cli, read_metrics, run, run_dirs
 from lstm_lab import CONFIG_DIR, sweep  # noqa: F401 (sweep: its resolver)
 from lstm_lab.config import ConfigError
 from lstm_lab.strategies import check_strategy, reruns_command_line
@@ -24,7 +24,7 @@ def test_cpu_ddp_matches_one_process_of_the_same_global_batch(tmp_path):
     one = tmp_path / "one"
     two = tmp_path / "two"
     one.mkdir(), two.mkdir()
-    proc = cli(*TINY, "data.batch_size=16", cwd=one)
+    proc = run(*TINY, "data.batch_size=16", cwd=one)  # in this process; DDP forks: a subprocess
     assert proc.returncode == 0, proc.stderr[-2000:]
     ddp = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.strategy=ddp_fork"]
     proc = cli(*TINY, *ddp, "trainer.devices=2", "data.batch_size=8", cwd=two)
@@ -48,7 +48,7 @@ def test_cpu_ddp_matches_one_process_of_the_same_global_batch(tmp_path):
 
 
 def test_ddp_that_reruns_the_command_line_is_refused_in_a_sweep(tmp_path):
-    proc = cli(
+    proc = run(
         "-m", *TINY, "trainer=ddp", "trainer.accelerator=cpu", "model.hidden_size=4,6", cwd=tmp_path
     )
     assert proc.returncode != 0

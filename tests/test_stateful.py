@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import QUICK, cli, read_metrics, train
+from helpers import QUICK, hparams_session, load_events, read_metrics, run, train
 from lstm_lab.config import ConfigError, validate
 from lstm_lab.data.stream_datamodule import StreamChunks, StreamDataModule
 from lstm_lab.data.streams import cut_streams, make_streams, step_pairs
@@ -22,7 +22,6 @@ from lstm_lab.models.stateful import StatefulLSTMModule
 from lstm_lab.predict import forecast_after
 from lstm_lab.restore import restore
 from lstm_lab.train import build_series
-from test_cli import hparams_session, load_events
 
 
 @pytest.fixture(autouse=True)
@@ -241,7 +240,7 @@ def test_bad_stateful_settings_name_their_key(compose_train, overrides, key):
 
 
 def test_too_many_streams_is_one_line_and_leaves_no_run(tmp_path):
-    proc = cli("model.stateful=true", "model.streams=800", cwd=tmp_path)
+    proc = run("model.stateful=true", "model.streams=800", cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
         "lstm-train: error: model.streams: the train split has 699 steps with targets, "
@@ -253,7 +252,7 @@ def test_too_many_streams_is_one_line_and_leaves_no_run(tmp_path):
 
 
 def test_a_sweep_over_the_mode_records_it_per_run(tmp_path):
-    proc = cli("-m", "model.stateful=false,true", *QUICK, "trainer.max_epochs=1", cwd=tmp_path)
+    proc = run("-m", "model.stateful=false,true", *QUICK, "trainer.max_epochs=1", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     runs = sorted((tmp_path / "outputs" / "sweeps").glob("*/*/metrics.json"))
     assert len(runs) == 2
@@ -265,9 +264,9 @@ def test_a_sweep_over_the_mode_records_it_per_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_stateful_experiment_learns_the_sine_within_10x_of_window_mode(tmp_path):
+def test_stateful_experiment_learns_the_sine_within_10x_of_window_mode(tmp_path, default_run):
     # threads=1: the same results, and no threads waiting on each other on a busy machine
-    window = read_metrics(train(tmp_path, "threads=1"))
+    window = read_metrics(default_run)  # the default experiment, threads=1
     stateful = read_metrics(train(tmp_path, "experiment=stateful", "threads=1"))
     assert (window["mode"], stateful["mode"]) == ("window", "stateful")
     assert stateful["test"]["mse"] <= 10 * window["test"]["mse"], (stateful, window)

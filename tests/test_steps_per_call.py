@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import QUICK, cli, read_metrics, run_dirs, train
+from helpers import QUICK, read_metrics, run, run_dirs, train
 from lstm_lab.config import validate
 from lstm_lab.data.datamodule import BatchGroups, TensorBatches
 from lstm_lab.run import build_datamodule, build_module, build_trainer
@@ -158,7 +158,7 @@ def test_a_new_run_from_a_checkpoint_continues_its_steps_or_is_refused(tmp_path)
 
     def refused(*args: str) -> str:
         before = run_dirs(tmp_path)
-        proc = cli(*args, cwd=tmp_path)
+        proc = run(*args, cwd=tmp_path)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr
         assert run_dirs(tmp_path) == before, "a refused run must leave no run directory"
         return proc.stderr.strip().splitlines()[-1]

@@ -1,4 +1,5 @@
-"""Sweeps the way a user runs them: `lstm-train -m ...`, then `lstm-compare <sweep dir>`.
+"""Sweeps the way a user runs them: `lstm-train -m ...`, then `lstm-compare <sweep dir>`
+(the shared grid, conftest's `quick_sweep`, in a subprocess; the other sweeps in this process).
 
 The README's joblib and Optuna commands are run (and checked) in test_readme.py.
 """
@@ -14,15 +15,10 @@ import matplotlib.image
 import pytest
 import yaml
 
-from conftest import QUICK, cli, read_metrics
+from helpers import QUICK, hparams_session, load_events, read_metrics, run, sweep_dirs
 from lstm_lab.sweep import threads_per_job
-from test_cli import hparams_session, load_events
 
 ONE_EPOCH = [*QUICK, "trainer.max_epochs=1"]
-
-
-def sweep_dirs(root):
-    return sorted(p for p in (root / "outputs" / "sweeps").glob("*") if p.is_dir())
 
 
 def job_dirs(sweep_dir):
@@ -34,16 +30,10 @@ def read_table(sweep_dir) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-@pytest.fixture(scope="module")
-def grid(tmp_path_factory):
-    """A 2x2 grid of one-epoch runs, and the comparison report over it."""
-    root = tmp_path_factory.mktemp("grid")
-    proc = cli("-m", "model.hidden_size=4,8", "model.num_layers=1,2", *ONE_EPOCH, cwd=root)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (sweep_dir,) = sweep_dirs(root)
-    report = cli(str(sweep_dir), cwd=root, prog="lstm-compare")
-    assert report.returncode == 0, report.stderr[-3000:]
-    return sweep_dir, proc, report
+@pytest.fixture
+def grid(quick_sweep):
+    """A 2x2 grid of one-epoch runs (hidden 4,8 x layers 1,2), and the comparison report over it."""
+    return quick_sweep.sweep_dir, quick_sweep.proc, quick_sweep.report
 
 
 def test_grid_runs_are_named_by_what_differs_between_them(grid):
@@ -139,7 +129,7 @@ def test_report_mode_column_follows_each_run(grid, tmp_path):
     saved = yaml.safe_load(config_file.read_text())
     saved["model"].pop("stateful")
     config_file.write_text(yaml.safe_dump(saved))
-    assert cli(str(copy), cwd=tmp_path, prog="lstm-compare").returncode == 0
+    assert run(str(copy), cwd=tmp_path, prog="lstm-compare").returncode == 0
     modes = {r["run"]: r["mode"] for r in read_table(copy)}
     assert modes.pop(stateful.name) == "stateful"
     assert set(modes.values()) == {"window"}
@@ -147,10 +137,10 @@ def test_report_mode_column_follows_each_run(grid, tmp_path):
 
 def test_report_works_on_single_runs(tmp_path):
     for hidden in (4, 6):
-        proc = cli(*ONE_EPOCH, f"model.hidden_size={hidden}", cwd=tmp_path)
+        proc = run(*ONE_EPOCH, f"model.hidden_size={hidden}", cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr[-2000:]
     runs = tmp_path / "outputs" / "runs"
-    proc = cli(str(runs), cwd=tmp_path, prog="lstm-compare")
+    proc = run(str(runs), cwd=tmp_path, prog="lstm-compare")
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = read_table(runs)
     assert sorted(int(r["hidden size"]) for r in rows) == [4, 6]
@@ -159,7 +149,7 @@ def test_report_works_on_single_runs(tmp_path):
 
 
 def test_report_refuses_a_folder_without_runs(tmp_path):
-    proc = cli(str(tmp_path), cwd=tmp_path, prog="lstm-compare")
+    proc = run(str(tmp_path), cwd=tmp_path, prog="lstm-compare")
     assert proc.returncode == 2
     assert (
         proc.stderr.strip()
@@ -170,7 +160,7 @@ def test_report_refuses_a_folder_without_runs(tmp_path):
 
 def test_a_failing_job_does_not_stop_the_sweep(tmp_path):
     """hidden_size=0 is refused by validation; lr=1e30 makes the loss overflow in epoch 0."""
-    proc = cli("-m", "model.hidden_size=0,4", "optimizer.lr=0.01,1e30", *ONE_EPOCH, cwd=tmp_path)
+    proc = run("-m", "model.hidden_size=0,4", "optimizer.lr=0.01,1e30", *ONE_EPOCH, cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr[-3000:]
     (sweep_dir,) = sweep_dirs(tmp_path)
     by_key = {
@@ -190,7 +180,7 @@ def test_a_failing_job_does_not_stop_the_sweep(tmp_path):
     assert len(listed) == 3 and all("hidden_size=" in line for line in listed)
     assert "Traceback" not in proc.stderr + proc.stdout
 
-    report = cli(str(sweep_dir), cwd=tmp_path, prog="lstm-compare")
+    report = run(str(sweep_dir), cwd=tmp_path, prog="lstm-compare")
     assert report.returncode == 0, report.stderr[-2000:]
     rows = read_table(sweep_dir)
     assert [r["status"] for r in rows] == ["completed", "failed", "failed", "failed"]

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from conftest import BIN, QUICK, cli, read_metrics
+from helpers import BIN, QUICK, cli, read_metrics
 
 TIMEOUT_S = 90
 

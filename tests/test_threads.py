@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import QUICK, cli, read_metrics, run_dirs
+from helpers import QUICK, cli, read_metrics, run_dirs
 from lstm_lab.config import ConfigError, validate
 from lstm_lab.threads import WORK_PER_THREAD, choose_threads, idle_cores, shape_of, step_work
 

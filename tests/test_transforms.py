@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import cli, read_metrics, train
+from helpers import cli, read_metrics, train
 from lstm_lab.config import ConfigError, validate
 from lstm_lab.data.series import sine_series
 from lstm_lab.data.transforms import TRANSFORMS, transform_scale, transformed_target

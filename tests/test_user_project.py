@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 import lstm_lab
-from conftest import QUICK, run_dirs
+from helpers import QUICK, run_dirs
 from lstm_lab.api import CommandError, TrainResult
 from lstm_lab.compare import main as compare_main
 
