@@ -56,7 +56,40 @@ class TargetTransform(nn.Module):
         return rel
 
 
-class LSTMRegressor(TargetTransform):
+class RecurrentRegressor(TargetTransform):
+    """A recurrent layer stack (`layers`: nn.LSTM or nn.GRU) + an nn.Linear head; the stack is
+    the attribute named after its class (`self.lstm`, `self.gru`), as checkpoints name it."""
+
+    layers: type[nn.LSTM] | type[nn.GRU]
+
+    def __init__(
+        self,
+        input_size: int = 1,
+        hidden_size: int = 32,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        horizon: int = 1,
+        transform: str = "none",
+        transform_scale: float = 1.0,
+    ) -> None:
+        super().__init__()
+        # the recurrent layers apply dropout between layers only, and warn when there is one
+        stack = self.layers(
+            input_size,
+            hidden_size,
+            num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        setattr(self, self.layers.__name__.lower(), stack)
+        self.head = nn.Linear(hidden_size, horizon)
+        self.set_transform(transform, transform_scale)
+
+    def forward(self, x: torch.Tensor, state: State | None = None) -> torch.Tensor:
+        return self.forward_with_state(x, state)[0]
+
+
+class LSTMRegressor(RecurrentRegressor):
     """Reads (batch, time, input_size) and predicts the next `horizon` values of the target.
 
     `forward` returns the prediction from the last time step, shape (batch, horizon).
@@ -73,33 +106,10 @@ class LSTMRegressor(TargetTransform):
     (per-step outputs -> (batch, time, horizon)).
     """
 
-    def __init__(
-        self,
-        input_size: int = 1,
-        hidden_size: int = 32,
-        num_layers: int = 1,
-        dropout: float = 0.0,
-        horizon: int = 1,
-        transform: str = "none",
-        transform_scale: float = 1.0,
-    ) -> None:
-        super().__init__()
-        # nn.LSTM applies dropout between layers only, and warns when there is one layer.
-        self.lstm = nn.LSTM(
-            input_size,
-            hidden_size,
-            num_layers,
-            batch_first=True,
-            dropout=dropout if num_layers > 1 else 0.0,
-        )
-        self.head = nn.Linear(hidden_size, horizon)
-        self.set_transform(transform, transform_scale)
+    layers = nn.LSTM
 
     def forward_with_state(
         self, x: torch.Tensor, state: State | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, State]:
         out, state = self.lstm(self.encode(x), state)
         return self.decode(x, self.head(out[:, -1])), out, state
-
-    def forward(self, x: torch.Tensor, state: State | None = None) -> torch.Tensor:
-        return self.forward_with_state(x, state)[0]
