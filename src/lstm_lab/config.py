@@ -109,7 +109,6 @@ def _check_user_classes(plain: dict) -> dict:
     if target in builtin:
         check_section("model", network, builtin[target])
     else:  # a class of the user's: imports it (and torch), only when one is named
-        check_target("model", model)
         try:
             check_signature(target, {k: v for k, v in network.items() if k != "_target_"})
         except BuildError as error:

@@ -17,21 +17,29 @@ from lstm_lab.config import ConfigError
 
 FLOAT = 4  # bytes of a float32
 PARAM_COPIES = 4  # weight, gradient, two optimizer moments
-SAVED_PER_UNIT = 6  # values the LSTM keeps per hidden unit, layer, step and sample (gates, h, c)
+# what a recurrent layer keeps per hidden unit, layer, step and sample: its gates and h, c
 
 
-def lstm_parameters(n_features: int, hidden: int, layers: int, horizon: int) -> int:
-    """Parameters of LSTMRegressor: nn.LSTM (4 gates, two biases) and the linear head."""
-    first = 4 * hidden * (n_features + hidden + 2)
-    others = 4 * hidden * (2 * hidden + 2) * (layers - 1)
+# Gates of the built-in networks; a network of the user's is sized only once it is built.
+GATES = {"lstm_lab.models.lstm.LSTMRegressor": 4, "lstm_lab.models.gru.GRURegressor": 3}
+
+
+def lstm_parameters(n_features: int, hidden: int, layers: int, horizon: int, gates: int = 4) -> int:
+    """Parameters of LSTMRegressor (GRURegressor: 3 gates): the recurrent layers (`gates`
+    gates, two biases) and the linear head."""
+    first = gates * hidden * (n_features + hidden + 2)
+    others = gates * hidden * (2 * hidden + 2) * (layers - 1)
     return first + others + (hidden + 1) * horizon
 
 
 def needs(plain: dict, n_points: int, n_features: int) -> dict[str, int]:
     """Bytes the run needs at least, by the key that governs each part."""
     model, data = plain["model"], plain["data"]
-    hidden, layers = model["hidden_size"], model["num_layers"]
-    params = lstm_parameters(n_features, hidden, layers, data["horizon"])
+    gates = GATES.get(model.get("_target_", "lstm_lab.models.lstm.LSTMRegressor"))
+    hidden, layers = model.get("hidden_size", 0), model.get("num_layers", 0)
+    if gates is None:  # a network of the user's: its size is unknown before it is built
+        hidden = layers = 0
+    params = lstm_parameters(n_features, hidden, layers, data["horizon"], gates or 4)
     if model["stateful"]:
         batch, steps, batch_key = model["streams"], model["bptt"], "model.bptt"
         data_bytes = n_points * (n_features + data["horizon"]) * FLOAT * 3  # train, val, test
@@ -42,7 +50,7 @@ def needs(plain: dict, n_points: int, n_features: int) -> dict[str, int]:
         data_bytes = n_points * (data["window"] * n_features + data["horizon"]) * FLOAT
     return {
         "model.hidden_size": params * PARAM_COPIES * FLOAT,
-        batch_key: batch * steps * layers * hidden * SAVED_PER_UNIT * FLOAT,
+        batch_key: batch * steps * layers * hidden * ((gates or 4) + 2) * FLOAT,
         "data.window": data_bytes,
     }
 

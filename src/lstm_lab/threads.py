@@ -111,9 +111,10 @@ def shape_of(plain: dict, n_points: int, n_features: int) -> dict[str, int]:
         # null batch size: the whole training split (about its share of the windows)
         batch = data["batch_size"] or max(1, int(n_points * data["split"]["train"]))
         window = data["window"]
+    # a network of the user's may have no hidden_size: sized as the default LSTM
     return {
-        "hidden_size": model["hidden_size"],
-        "num_layers": model["num_layers"],
+        "hidden_size": model.get("hidden_size", 32),
+        "num_layers": model.get("num_layers", 1),
         "batch_size": batch,
         "window": window,
         "n_features": n_features,

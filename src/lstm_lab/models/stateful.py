@@ -68,7 +68,7 @@ class StatefulLSTMModule(LSTMModule):
         ):
             state = resumed["states"][trainer.global_rank]
             if state is not None:
-                self.states["train"] = (state[0].to(self.device), state[1].to(self.device))
+                self.states["train"] = tuple(t.to(self.device) for t in state)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         super().on_save_checkpoint(checkpoint)
@@ -89,22 +89,16 @@ class StatefulLSTMModule(LSTMModule):
         so a process holds up to ceil(streams / world) of them: pad to that, gather, trim."""
         state = self.states["train"]
         world = self.trainer.world_size
+        if state is None:  # before the epoch's first batch, on every process alike
+            return [None] * world
         if world == 1:
-            return [None if state is None else (state[0].cpu(), state[1].cpu())]
+            return [tuple(t.cpu() for t in state)]
         streams = self.trainer.datamodule.streams
         own = [len(range(r, streams, world)) for r in range(world)]
-        net = self.net.lstm
-        shape = (net.num_layers, max(own), net.hidden_size)
-        both = torch.zeros((2, *shape), device=self.device)
-        if state is not None:
-            both[0, :, : state[0].shape[1]] = state[0]
-            both[1, :, : state[1].shape[1]] = state[1]
-        has = torch.tensor(state is not None, device=self.device)
-        gathered, had = self.all_gather(both), self.all_gather(has)
-        return [
-            (gathered[r, 0, :, :n].cpu(), gathered[r, 1, :, :n].cpu()) if had[r] else None
-            for r, n in enumerate(own)
-        ]
+        # each tensor of the state (h, and c for an LSTM) is (layers, streams here, hidden)
+        padded = torch.stack([F.pad(t, (0, 0, 0, max(own) - t.shape[1])) for t in state])
+        gathered = self.all_gather(padded)
+        return [tuple(t[:, :n].cpu() for t in gathered[r]) for r, n in enumerate(own)]
 
     def on_validation_epoch_start(self) -> None:
         self.reset_state("val")
