@@ -76,9 +76,9 @@ def throughput(hidden: int, steps: int, repeats: int, device: str, workdir: Path
 
     from lstm_lab import CONFIG_DIR
     from lstm_lab.config import validate
+    from lstm_lab.config.series import build_series
     from lstm_lab.models.lstm import LSTMRegressor
-    from lstm_lab.run import build_datamodule, build_module, build_trainer
-    from lstm_lab.train import build_series
+    from lstm_lab.training.run import build_datamodule, build_module, build_trainer
 
     overrides = [
         f"model.hidden_size={hidden}",

@@ -2,7 +2,7 @@
 
 Times one LSTM forward + backward + Adam step at 1 and at 2 threads over a grid of hidden and
 batch sizes, alternating the two counts and taking medians, and prints the speed-up of 2
-threads with the work measure that src/lstm_lab/threads.py decides by. Run it on a quiet
+threads with the work measure that src/lstm_lab/training/threads.py decides by. Run it on a quiet
 machine: another busy process makes the 2-thread figures pessimistic.
 
     python scripts/thread_threshold.py                       # the grid (about a minute)
@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from lstm_lab.threads import WORK_PER_THREAD, step_work
+from lstm_lab.training.threads import WORK_PER_THREAD, step_work
 
 
 def step_seconds(hidden: int, batch: int, window: int, layers: int, threads: int, steps: int):

@@ -40,9 +40,9 @@ from helpers import (  # noqa: F401
     train,
 )
 from lstm_lab import CONFIG_DIR
-from lstm_lab.schema import register
+from lstm_lab.config.schema import register
 
-register()  # the groups whose defaults src/lstm_lab/schema.py states, for compose()
+register()  # the groups whose defaults src/lstm_lab/config/schema.py states, for compose()
 
 
 @pytest.fixture(scope="session", autouse=True)

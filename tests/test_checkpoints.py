@@ -7,8 +7,8 @@ import os
 import pytest
 import torch
 
-from lstm_lab.checkpoints import CheckpointError, load_checkpoint, load_weights
 from lstm_lab.models.lstm import LSTMRegressor
+from lstm_lab.records.checkpoints import CheckpointError, load_checkpoint, load_weights
 
 
 class Payload:

@@ -104,7 +104,7 @@ def test_a_launcher_whose_extra_is_missing_says_how_to_install_it(tmp_path):
     [("hydra/sweeper/optuna", "optuna"), ("hydra/launcher/joblib", "parallel")],
 )
 def test_plugin_hint_names_the_extra_and_the_make_command(missing, extra):
-    from lstm_lab.cli import plugin_hint
+    from lstm_lab.cli.errors import plugin_hint
 
     hint = plugin_hint(f"In 'hydra/config': Could not find '{missing}'")
     assert hint == f"; it comes with the `{extra}` extra: make extras EXTRAS={extra}"
@@ -146,7 +146,7 @@ REFUSED_EARLY = [
 IMPORTS_AFTER_REFUSALS = """
 import contextlib, io, json, os, sys
 from hydra.core.global_hydra import GlobalHydra
-from lstm_lab.train import main
+from lstm_lab.cli.train import main
 codes = []
 for override in sys.argv[1:]:
     sys.argv = ["lstm-train", override]

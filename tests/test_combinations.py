@@ -28,9 +28,9 @@ from omegaconf import OmegaConf
 
 from helpers import TIMINGS, cli
 from lstm_lab import CONFIG_DIR
-from lstm_lab.cli import RunStopped
 from lstm_lab.config import ConfigError, check_evaluation, validate
-from lstm_lab.train import build_series
+from lstm_lab.config.series import build_series
+from lstm_lab.training.errors import RunStopped
 
 HELPERS = Path(__file__).parent / "helpers"
 TABLE = Path(__file__).resolve().parents[1] / "docs" / "combinations.md"
@@ -122,14 +122,14 @@ def compose_run(root: Path, row: str, name: str, *extra: str):
 
 def train_here(root, monkeypatch, row: str, name: str, *extra: str, ckpt=None, fault=None):
     """What lstm-train does once the config is composed; the run directory (cwd: root)."""
-    from lstm_lab.memory import check_fits
-    from lstm_lab.run import train_and_test
+    from lstm_lab.training.memory import check_fits
+    from lstm_lab.training.run import train_and_test
 
     monkeypatch.chdir(root)
     monkeypatch.setenv("LSTM_LAB_FAULT", fault or "")
     # Plots take most of a tiny run's time: made in the sweeps (test_where_it_runs) only.
-    monkeypatch.setattr("lstm_lab.evaluation.figures.write_figures", lambda *a, **k: [])
-    monkeypatch.setattr("lstm_lab.run._stream_prediction_figure", lambda *a, **k: None)
+    monkeypatch.setattr("lstm_lab.evaluation.run_figures.write_figures", lambda *a, **k: [])
+    monkeypatch.setattr("lstm_lab.training.run._stream_prediction_figure", lambda *a, **k: None)
     cfg, run_dir = compose_run(root, row, name, *extra)
     (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")  # as Hydra does for lstm-train
@@ -190,7 +190,7 @@ def straight_runs(root):
 @pytest.fixture(scope="module")
 def compared(straight_runs):
     """lstm-compare over the straight runs of every setup, once: {run directory: its Run}."""
-    from lstm_lab.compare import compare
+    from lstm_lab.records.comparison import compare
 
     folder = next(iter(straight_runs.values())).parent
     return {run.path: run for run in compare(folder)}
@@ -279,8 +279,8 @@ def check_ckpt_path(cell: Cell, row: str) -> None:
 
 
 def check_eval(cell: Cell, row: str) -> None:
-    from lstm_lab.evaluate import evaluate_restored
-    from lstm_lab.restore import restore
+    from lstm_lab.cli.evaluate import evaluate_restored
+    from lstm_lab.records.restore import restore
 
     cell.monkeypatch.chdir(cell.root)
     run_dir = cell.straight[row]
@@ -290,8 +290,8 @@ def check_eval(cell: Cell, row: str) -> None:
 
 
 def check_predict(cell: Cell, row: str) -> None:
+    from lstm_lab.cli.predict import predict
     from lstm_lab.config import validate_tool
-    from lstm_lab.predict import predict
 
     cell.monkeypatch.chdir(cell.root)
     run_dir = cell.straight[row]

@@ -7,8 +7,8 @@ from omegaconf import OmegaConf
 
 from lstm_lab import CONFIG_DIR
 from lstm_lab.config import ConfigError, check_evaluation, check_targets, validate
-from lstm_lab.keyspec import as_node
-from lstm_lab.schema import LSTM, OPTIONS, ModelKeys
+from lstm_lab.config.keyspec import as_node
+from lstm_lab.config.schema import LSTM, OPTIONS, ModelKeys
 
 
 def options(group: str) -> list[str]:

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from helpers import cli, copy_run, load_events, read_metrics, run
-from lstm_lab.report import flatten
+from lstm_lab.records.report import flatten
 
 FIGURES = ("prediction", "rollout", "error_vs_horizon")
 
@@ -205,7 +205,7 @@ def test_predict_continues_the_runs_own_series_and_a_given_file(trained, tmp_pat
     assert len(own) == 7
 
     from lstm_lab.evaluation.forecast import network_forecaster
-    from lstm_lab.restore import restore
+    from lstm_lab.records.restore import restore
 
     restored = restore(str(run_dir), None)
     series = restored.series[:, 0]

@@ -12,8 +12,8 @@ from tensorboard.backend.event_processing import plugin_event_multiplexer as pem
 from tensorboard.plugins.hparams import api_pb2, backend_context, list_session_groups
 from torch.utils.tensorboard import SummaryWriter
 
-from lstm_lab.hparams_tab import log_hparams
-from lstm_lab.runnames import write_swept
+from lstm_lab.records.hparams_tab import log_hparams
+from lstm_lab.records.runnames import write_swept
 
 HPARAMS = {"model.hidden_size": 8, "model.num_layers": 1, "optimizer.lr": 0.01, "mode": "window"}
 

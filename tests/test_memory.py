@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from lstm_lab.config import ConfigError, validate
-from lstm_lab.memory import check_fits, is_out_of_memory, lstm_parameters, needs
 from lstm_lab.models.lstm import LSTMRegressor
+from lstm_lab.training.memory import check_fits, is_out_of_memory, lstm_parameters, needs
 
 
 @pytest.mark.parametrize("features,hidden,layers,horizon", [(1, 32, 1, 1), (3, 7, 2, 4)])

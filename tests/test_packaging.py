@@ -95,7 +95,7 @@ def test_wheel_holds_every_module_config_and_the_bundled_data(wheel):
     assert {"lstm_lab/data/elnino/elnino.csv", "lstm_lab/data/co2/co2.csv"} <= bundled
     assert bundled <= names, sorted(bundled - names)  # every bundled series, with its README
     metadata = zipfile.ZipFile(wheel).read("lstm_lab-0.1.0.dist-info/METADATA").decode()
-    assert "Requires-Dist: PyYAML>=5.1" in metadata  # compare.py imports yaml
+    assert "Requires-Dist: PyYAML>=5.1" in metadata  # records/comparison.py imports yaml
     assert "Requires-Dist: torch>=2.4" in metadata  # fused CPU Adam, optimizer.fused's default
 
 

@@ -21,7 +21,7 @@ from hydra import compose, initialize_config_dir
 
 from helpers import BIN, QUICK, cli, copy_run, read_metrics, run, run_dirs
 from lstm_lab import CONFIG_DIR
-from lstm_lab.sweep import threads_per_job
+from lstm_lab.records.sweep import threads_per_job
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -84,7 +84,7 @@ def test_readme_commands_for_other_engines_compose(command):
     if needs_engine(command) == "ray":
         pytest.importorskip("hydra_plugins.hydra_ray_launcher")
     from lstm_lab.config import validate
-    from lstm_lab.strategies import check_strategy
+    from lstm_lab.training.strategies import check_strategy
 
     args = [a for a in shlex.split(command)[1:] if a != "-m"]
     first = [a.split(",")[0] if "=" in a else a for a in args]  # one job of a sweep

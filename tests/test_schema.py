@@ -1,6 +1,6 @@
-"""The schema (src/lstm_lab/schema.py) is the one statement of every key: the composed config,
-the checks, --help and the README follow from it. Expectations here are derived from it, so a
-key added there is tested here without another edit."""
+"""The schema (src/lstm_lab/config/schema.py) is the one statement of every key: the composed
+config, the checks, --help and the README follow from it. Expectations here are derived from it, so
+a key added there is tested here without another edit."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 
 from lstm_lab import CONFIG_DIR
 from lstm_lab.config import ConfigError, validate, validate_tool
-from lstm_lab.keyspec import (
+from lstm_lab.config.keyspec import (
     Open,
     as_node,
     at_least,
@@ -30,7 +30,7 @@ from lstm_lab.keyspec import (
     valid_text,
     variants,
 )
-from lstm_lab.schema import (
+from lstm_lab.config.schema import (
     COMMAND_KEYS,
     COMMAND_SECTIONS,
     GRU,

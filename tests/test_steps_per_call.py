@@ -9,10 +9,10 @@ import torch
 
 from helpers import QUICK, read_metrics, run, run_dirs, train
 from lstm_lab.config import validate
+from lstm_lab.config.series import build_series
 from lstm_lab.data.datamodule import BatchGroups, TensorBatches
-from lstm_lab.run import build_datamodule, build_module, build_trainer
-from lstm_lab.strategies import steps_per_call
-from lstm_lab.train import build_series
+from lstm_lab.training.run import build_datamodule, build_module, build_trainer
+from lstm_lab.training.strategies import steps_per_call
 
 # The lr probe wraps optimizer.step after the scheduler has wrapped it, which torch remarks on.
 pytestmark = pytest.mark.filterwarnings("ignore:Seems like `optimizer.step")
@@ -85,7 +85,7 @@ def test_max_steps_stops_inside_a_group(compose_train, tmp_path):
 
 
 def test_grouped_steps_stop_before_a_non_finite_loss_reaches_the_weights(compose_train, tmp_path):
-    from lstm_lab.safeguards import NonFiniteLoss
+    from lstm_lab.models.nonfinite import NonFiniteLoss
 
     built: dict = {}
     with pytest.raises(NonFiniteLoss, match="loss became"):

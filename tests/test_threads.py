@@ -8,7 +8,13 @@ import pytest
 
 from helpers import QUICK, cli, read_metrics, run_dirs
 from lstm_lab.config import ConfigError, validate
-from lstm_lab.threads import WORK_PER_THREAD, choose_threads, idle_cores, shape_of, step_work
+from lstm_lab.training.threads import (
+    WORK_PER_THREAD,
+    choose_threads,
+    idle_cores,
+    shape_of,
+    step_work,
+)
 
 DEFAULT = dict(hidden_size=32, num_layers=1, batch_size=16, window=10, n_features=1)
 BIG = dict(hidden_size=512, num_layers=2, batch_size=1024, window=10, n_features=1)

@@ -19,7 +19,7 @@ import yaml
 import lstm_lab
 from helpers import QUICK, run_dirs
 from lstm_lab.api import CommandError, TrainResult
-from lstm_lab.compare import main as compare_main
+from lstm_lab.cli.compare import main as compare_main
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "my_project"

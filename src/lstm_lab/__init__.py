@@ -27,12 +27,12 @@ def _resource_root() -> Path:
 RESOURCE_ROOT = _resource_root()
 CONFIG_DIR = RESOURCE_ROOT / "configs"
 
-# The commands as functions. Each is its entry-point module itself, made callable (api.py):
-# a plain function of that name would be replaced by the module the first time it is imported.
+# The commands as functions (api.py), imported on first use: `import lstm_lab` stays light.
+# The command-line entry points running the same apps are the modules of lstm_lab/cli/.
 _COMMANDS = ("train", "evaluate", "predict")
 
 
 def __getattr__(name: str):
     if name in _COMMANDS:
-        return import_module(f"{__name__}.{name}")
+        return getattr(import_module(f"{__name__}.api"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,8 +12,8 @@ Where the command would print `prog: error: <line>` and exit, the function raise
 with that line and the exit status. Hydra's global state is cleared before and after, so the
 functions can be called any number of times in one process (a notebook, a test suite).
 
-`lstm_lab.train` etc. are the entry-point modules themselves, made callable (a function of
-that name in the package would be replaced by the module the first time it is imported).
+`lstm_lab.train` etc. are these functions (the package imports this module on first use);
+the command-line entry points, lstm_lab/cli/, run the same Hydra apps.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +46,7 @@ def train(overrides: Sequence[str] = ()) -> TrainResult | list[TrainResult]:
     """Run lstm-train with these overrides; its run directory and metrics. With `-m` (or a
     sweep config) the runs of the sweep, one result each, in job order (the jobs the basic
     launcher runs in this process; a parallel launcher's run elsewhere)."""
-    from lstm_lab.train import train_app
+    from lstm_lab.cli.train import train_app
 
     done = _run(train_app, "lstm-train", overrides)
     jobs = [TrainResult(run_dir, _metrics(run_dir)) for _, run_dir in done]
@@ -62,14 +61,14 @@ def _metrics(run_dir: Path) -> dict[str, Any]:
 
 def evaluate(overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Run lstm-eval with these overrides; the evaluation it wrote (evaluation.json)."""
-    from lstm_lab.evaluate import evaluate_app
+    from lstm_lab.cli.evaluate import evaluate_app
 
     return _run(evaluate_app, "lstm-eval", overrides)[-1][0]
 
 
 def predict(overrides: Sequence[str] = ()) -> Path:
     """Run lstm-predict with these overrides; the path of the forecast CSV it wrote."""
-    from lstm_lab.predict import predict_app
+    from lstm_lab.cli.predict import predict_app
 
     return _run(predict_app, "lstm-predict", overrides)[-1][0]
 
@@ -79,7 +78,7 @@ def _run(app: Callable[[], Any], prog: str, args: Sequence[str]) -> list[tuple[A
     Returns each job's (result, output directory), which Hydra's app does not give back."""
     from hydra.core.global_hydra import GlobalHydra
 
-    from lstm_lab.cli import RETURNED, USER_ERRORS, CommandExit, describe
+    from lstm_lab.cli.errors import RETURNED, USER_ERRORS, CommandExit, describe
 
     if isinstance(args, str):
         raise TypeError("overrides is a list of strings, e.g. ['model.hidden_size=64']")
@@ -108,14 +107,3 @@ def _run(app: Callable[[], Any], prog: str, args: Sequence[str]) -> list[tuple[A
                 os.environ[key] = value
         GlobalHydra.instance().clear()
     return returned
-
-
-class Command(types.ModuleType):
-    """An entry-point module that can be called like its command: `lstm_lab.train([...])`."""
-
-    def __call__(self, overrides: Sequence[str] = ()) -> Any:
-        return globals()[self.__name__.rpartition(".")[2]](overrides)
-
-
-def make_callable(module_name: str) -> None:
-    sys.modules[module_name].__class__ = Command

@@ -165,7 +165,7 @@ class InMemoryDataModule(L.LightningDataModule):
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def check_shard(self, rank: int, world_size: int) -> None:
-        """Refuse a DDP layout the data cannot be split into (ConfigError)."""
+        """Refuse a DDP layout the data cannot be split into (SettingError)."""
 
     def _loader(self, name: str) -> Any:
         raise NotImplementedError

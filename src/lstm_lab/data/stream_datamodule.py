@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from lstm_lab.config import ConfigError
 from lstm_lab.data.datamodule import InMemoryDataModule
+from lstm_lab.data.errors import SettingError
 from lstm_lab.data.streams import Streams, chunk_bounds, make_streams
 from lstm_lab.data.windows import StandardScaler, as_columns, split_bounds
 
@@ -79,7 +79,7 @@ class StreamDataModule(InMemoryDataModule):
 
     def check_shard(self, rank: int, world_size: int) -> None:
         if self.streams < world_size:
-            raise ConfigError(
+            raise SettingError(
                 "model.streams",
                 f"got {self.streams}; DDP over {world_size} processes needs at least one "
                 "training stream per process",

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
 from lstm_lab.models.lstm import State
-from lstm_lab.safeguards import check_finite_loss
+from lstm_lab.models.nonfinite import check_finite_loss
 
 # Scheduler arguments that mean "the length of the run"; filled in when the config leaves them out.
 _RUN_LENGTH_ARGS = ("total_steps", "T_max")

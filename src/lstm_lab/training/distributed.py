@@ -11,7 +11,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 
-from lstm_lab.report import process_age_s
+from lstm_lab.records.report import process_age_s
 
 PROGRESS = ("run/epochs", "run/global_step", "run/time_to_first_step_s")
 

@@ -63,7 +63,7 @@ def record_failure(error: BaseException, reason: str, extra: dict[str, Any] | No
 
     The traceback goes to the job's log file only (`--verbose` shows it on the console too).
     """
-    from lstm_lab.report import write_json
+    from lstm_lab.records.report import write_json
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
@@ -108,14 +108,14 @@ def failed_jobs(sweep_dir: Path) -> list[tuple[str, str]]:
 
 
 class SweepSummary(Callback):
-    """At the start of a sweep: the keys it varies, for the jobs' names (runnames.py).
+    """At the start of a sweep: the keys it varies, for the jobs' names (records/runnames.py).
     At its end: where it is, how to compare it, which jobs failed (exit 1 if any)."""
 
     def __init__(self, prog: str = "lstm-train") -> None:
         self.prog = prog
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from lstm_lab.runnames import swept_keys, write_swept
+        from lstm_lab.records.runnames import swept_keys, write_swept
 
         hydra_cfg = config.hydra
         params = hydra_cfg.sweeper.get("params")  # a grid config's, or Optuna's search space

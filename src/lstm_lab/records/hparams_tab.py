@@ -26,7 +26,7 @@ from tensorboard.plugins.hparams.metadata import (
     create_summary_metadata,
 )
 
-from lstm_lab.runnames import is_named, read_swept
+from lstm_lab.records.runnames import is_named, read_swept
 
 # The hyperparameters every table shows first, with their column names.
 KEY_HPARAMS = {

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from lstm_lab.runnames import job_subdir
+from lstm_lab.records.runnames import job_subdir
 
 # Run directories this process resumed: a refused resume must never remove one of them.
 RESUMED: set[Path] = set()

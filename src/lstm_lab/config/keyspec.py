@@ -1,4 +1,4 @@
-"""The machinery behind src/lstm_lab/schema.py: a config key declared as a dataclass field,
+"""The machinery behind src/lstm_lab/config/schema.py: a config key declared as a dataclass field,
 the walk that checks a config against those fields, and the plain dict Hydra gets as defaults.
 
 A section is a dataclass; each field is one key, declared with `key(default, doc, check)`; its

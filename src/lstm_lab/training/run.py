@@ -17,25 +17,25 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
-from lstm_lab.cli import RunStopped
 from lstm_lab.config import ConfigError
-from lstm_lab.distributed import RunProgress, load_tested_weights, progress, run_progress
-from lstm_lab.hparams_tab import log_hparams
-from lstm_lab.memory import is_out_of_memory
 from lstm_lab.models.build import BuildError, build_network, check_network
 from lstm_lab.models.module import LSTMModule, ScheduleMismatch, run_length_kwargs
+from lstm_lab.models.nonfinite import NonFiniteLoss
 from lstm_lab.models.stateful import StatefulLSTMModule
-from lstm_lab.report import hparams_of, print_summary, process_age_s, run_info, write_json
-from lstm_lab.rundirs import checkpoint_dir, resume_command
-from lstm_lab.safeguards import (
+from lstm_lab.records.hparams_tab import log_hparams
+from lstm_lab.records.report import hparams_of, print_summary, process_age_s, run_info, write_json
+from lstm_lab.records.rundirs import checkpoint_dir, resume_command
+from lstm_lab.training.distributed import RunProgress, load_tested_weights, progress, run_progress
+from lstm_lab.training.errors import RunStopped
+from lstm_lab.training.memory import is_out_of_memory
+from lstm_lab.training.safeguards import (
     CheckpointOnInterrupt,
     ExactResume,
-    NonFiniteLoss,
     StopOnNonFiniteLoss,
     ctrl_c_stops_after_batch,
 )
-from lstm_lab.strategies import steps_per_call
-from lstm_lab.threads import set_threads, shape_of
+from lstm_lab.training.strategies import steps_per_call
+from lstm_lab.training.threads import set_threads, shape_of
 
 # Lightning loads checkpoints (fit's ckpt_path, test's "best") with torch's safe unpickler only.
 WEIGHTS_ONLY = True
@@ -331,8 +331,8 @@ def _series_time(plain: dict):
 
 
 def _report(trainer, module, datamodule, plain, metrics, run_dir: Path, origin=None) -> None:
-    from lstm_lab.evaluation.figures import write_figures
     from lstm_lab.evaluation.forecast import network_forecaster
+    from lstm_lab.evaluation.run_figures import write_figures
     from lstm_lab.evaluation.suite import evaluate_with_config
 
     writers = [

@@ -16,8 +16,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from lstm_lab import CONFIG_DIR
-from lstm_lab.api import make_callable
-from lstm_lab.cli import run_cli, user_task
+from lstm_lab.cli.errors import run_cli, user_task
 from lstm_lab.config import ConfigError, validate_tool
 
 
@@ -83,7 +82,7 @@ def predict_app(cfg: DictConfig) -> Path:
 def predict(plain: dict) -> Path:
     """lstm-predict's work on its validated keys: the forecast CSV written, its path."""
     from lstm_lab.evaluation.forecast import rollout_refusal
-    from lstm_lab.restore import restore  # torch from here on
+    from lstm_lab.records.restore import restore  # torch from here on
 
     run = restore(plain["run_dir"], plain["ckpt_path"])
     values = run.series if plain["input"] is None else read_values(Path(plain["input"]))
@@ -100,7 +99,7 @@ def predict(plain: dict) -> Path:
     if refusal:
         raise ConfigError(key, refusal)
 
-    from lstm_lab.threads import set_threads, shape_of
+    from lstm_lab.training.threads import set_threads, shape_of
 
     setting = run.plain.get("threads") if plain["threads"] is None else plain["threads"]
     # a rollout feeds one window at a time: a batch of one
@@ -116,9 +115,6 @@ def predict(plain: dict) -> Path:
 def main() -> None:
     run_cli(predict_app, prog="lstm-predict")
 
-
-# `lstm_lab.predict([...overrides])` runs this command in-process (see api.py).
-make_callable(__name__)
 
 if __name__ == "__main__":
     main()

@@ -43,7 +43,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
-from lstm_lab.keyspec import (
+from lstm_lab.config.keyspec import (
     Check,
     Open,
     above,
@@ -92,7 +92,7 @@ class TrainKeys(Open):
     threads: int | str | None = key(
         "auto",
         "torch threads for this run: auto gives one unless the model and batch are large "
-        "enough for more to pay, never more than the cores idle now (lstm_lab/threads.py)",
+        "enough for more to pay, never more than the cores idle now (lstm_lab/training/threads.py)",
         AUTO_OR_COUNT,
         valid="auto, an integer >= 1",
         null="for torch's default",
@@ -375,7 +375,7 @@ def help_template(command: str) -> str:
     return (
         f"lstm-{command}: override any key with key=value, swap a group with group=option\n\n"
         "== Configuration groups ==\n$APP_CONFIG_GROUPS\n\n"
-        "== Keys (src/lstm_lab/schema.py): key=default  doc; what is valid ==\n"
+        "== Keys (src/lstm_lab/config/schema.py): key=default  doc; what is valid ==\n"
         f"{keys}\n\n== Config ==\n$CONFIG\n"
     )
 

@@ -77,10 +77,10 @@ def restore(
     run_dir: str | None, ckpt_path: str | None, evaluation: dict | None = None
 ) -> RestoredRun:
     """Everything needed to forecast with a trained run; ConfigError on any bad input."""
-    from lstm_lab.checkpoints import CheckpointError, load_checkpoint, load_weights
+    from lstm_lab.config.series import build_series
     from lstm_lab.data.windows import make_splits
     from lstm_lab.models.build import BuildError, build_network
-    from lstm_lab.train import build_series
+    from lstm_lab.records.checkpoints import CheckpointError, load_checkpoint, load_weights
 
     run, ckpt = locate(run_dir, ckpt_path)
     plain = load_run_config(run, evaluation)

@@ -1,4 +1,4 @@
-"""Figures comparing the runs of a sweep (read by lstm_lab.compare)."""
+"""Figures comparing the runs of a sweep (read by lstm_lab.records.comparison)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Loading Lightning checkpoints safely: the one place a checkpoint file is opened.
 
 Tensors and plain containers only, never pickled code. Lightning's own loads (`fit`/`test`
-with `ckpt_path`) are given `weights_only=True` too (see `WEIGHTS_ONLY` in run.py).
+with `ckpt_path`) are given `weights_only=True` too (see `WEIGHTS_ONLY` in training/run.py).
 
 Every failure is a `CheckpointError` (a `ConfigError` keyed by the file), so the entry points
 report it as one line naming the file: missing, unreadable, not a checkpoint, holding objects

@@ -8,20 +8,17 @@ comparison.md, comparison.csv, val_loss_curves.png, test_mse_vs_hidden_size.png.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
 import math
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-PROG = "lstm-compare"
 OUTPUTS = {
     "markdown": "comparison.md",
     "csv": "comparison.csv",
@@ -231,7 +228,7 @@ def print_table(header: list[str], rows: list[list[str]], title: str) -> None:
 
 def compare(root: Path) -> list[Run]:
     """Read every run under root, write the table and figures there, print the table."""
-    from lstm_lab.evaluation.sweep_plots import plot_test_mse_vs_hidden, plot_val_curves
+    from lstm_lab.evaluation.sweep_figures import plot_test_mse_vs_hidden, plot_val_curves
 
     runs = sorted((read_run(root, d) for d in find_runs(root)), key=Run.sort_key)
     # a mode column once any run knows the stateful switch; runs from before it were windowed
@@ -250,25 +247,3 @@ def compare(root: Path) -> list[Run]:
     for name in OUTPUTS.values():
         print(f"Wrote {root / name}")
     return runs
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Compare every run under DIR (a sweep, outputs/runs, ...): a table sorted "
-        "by best val loss (Markdown, CSV and printed) and two figures, written into DIR.",
-    )
-    parser.add_argument("dir", type=Path, help="e.g. outputs/sweeps/<time> or outputs/runs")
-    args = parser.parse_args(argv)
-    root: Path = args.dir
-    if not root.is_dir():
-        parser.exit(2, f"{PROG}: error: {root}: no such directory\n")
-    if not find_runs(root):
-        parser.exit(
-            2, f"{PROG}: error: {root}: no runs (directories with metrics.json or .hydra/)\n"
-        )
-    compare(root)
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

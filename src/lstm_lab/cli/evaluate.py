@@ -13,8 +13,7 @@ import hydra
 from omegaconf import DictConfig
 
 from lstm_lab import CONFIG_DIR
-from lstm_lab.api import make_callable
-from lstm_lab.cli import run_cli, user_task
+from lstm_lab.cli.errors import run_cli, user_task
 from lstm_lab.config import validate_tool
 
 
@@ -30,7 +29,7 @@ def command_line_evaluation(cfg: DictConfig) -> dict:
 @functools.partial(user_task, prog="lstm-eval", remove_run_dir=False)
 def evaluate_app(cfg: DictConfig) -> dict:
     plain = validate_tool(cfg)
-    from lstm_lab.restore import restore  # torch from here on
+    from lstm_lab.records.restore import restore  # torch from here on
 
     run = restore(plain["run_dir"], plain["ckpt_path"], command_line_evaluation(cfg))
     return evaluate_restored(run, plain["threads"])
@@ -39,12 +38,12 @@ def evaluate_app(cfg: DictConfig) -> dict:
 def evaluate_restored(run, threads: int | str | None = None) -> dict:
     from torch.utils.tensorboard import SummaryWriter
 
-    from lstm_lab.evaluation.figures import write_figures
     from lstm_lab.evaluation.forecast import network_forecaster
     from lstm_lab.evaluation.metrics import errors_by_step
+    from lstm_lab.evaluation.run_figures import write_figures
     from lstm_lab.evaluation.suite import evaluate_with_config
-    from lstm_lab.report import print_forecast, write_json
-    from lstm_lab.threads import set_threads, shape_of
+    from lstm_lab.records.report import print_forecast, write_json
+    from lstm_lab.training.threads import set_threads, shape_of
 
     setting = run.plain.get("threads") if threads is None else threads  # null: the run's own
     set_threads(setting, shape_of(run.plain, *run.series.shape[:2]))
@@ -124,9 +123,6 @@ def evaluate_stream(run, plot_dir, writer, tag: str, step: int):
 def main() -> None:
     run_cli(evaluate_app, prog="lstm-eval")
 
-
-# `lstm_lab.evaluate([...overrides])` runs this command in-process (see api.py).
-make_callable(__name__)
 
 if __name__ == "__main__":
     main()

@@ -13,78 +13,15 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from lstm_lab import CONFIG_DIR, sweep
-from lstm_lab.api import make_callable
-from lstm_lab.cli import run_cli, user_task
+from lstm_lab import CONFIG_DIR
+from lstm_lab.cli.errors import run_cli, user_task
 from lstm_lab.config import ConfigError, check_evaluation, check_targets, validate
-from lstm_lab.rundirs import is_run_dir, register
-from lstm_lab.strategies import check_strategy
+from lstm_lab.config.series import build_series
+from lstm_lab.records import sweep
+from lstm_lab.records.rundirs import is_run_dir, register
+from lstm_lab.training.strategies import check_strategy
 
 register()  # the run-directory resolvers configs/hydra/default.yaml uses
-
-
-def build_series(plain: dict):
-    """The data's series (numpy), checked against the window and split lengths."""
-    from hydra.errors import InstantiationException
-    from hydra.utils import instantiate
-
-    from lstm_lab.data.csv_file import SeriesFileError
-    from lstm_lab.data.windows import check_split_lengths, split_bounds
-
-    data = plain["data"]
-    for key, value in data["series"].items():
-        if value == "???":
-            raise ConfigError(
-                f"data.series.{key}", f"not set; add data.series.{key}=... to the command"
-            )
-    try:
-        series = instantiate(data["series"])
-    except InstantiationException as error:
-        if isinstance(error.__cause__, SeriesFileError):
-            raise ConfigError(f"data.series.{error.__cause__.key}", str(error.__cause__)) from None
-        raise
-    series = _checked_series(series, data["series"]["_target_"])
-    bounds = split_bounds(len(series), data["split"]["train"], data["split"]["val"])
-    try:
-        check_split_lengths(bounds, data["window"], data["horizon"])
-    except ValueError as error:
-        source = data["series"].get("path")
-        rows = f"{source} has {len(series)} usable rows: " if source else ""
-        raise ConfigError(
-            "data.window",
-            f"{rows}{error}; lower data.window or data.horizon, or give the split more",
-        ) from None
-    if plain["model"]["stateful"]:
-        from lstm_lab.data.streams import check_stream_lengths
-
-        try:
-            check_stream_lengths(
-                len(series), data["horizon"], data["split"]["train"], plain["model"]["streams"]
-            )
-        except ValueError as error:
-            raise ConfigError("model.streams", f"{error}; lower model.streams") from None
-    return series
-
-
-def _checked_series(series, target: str):
-    """What a series function returned, checked: (time,) or (time, features) numbers, finite.
-    Returned as (time, features) float32, the form every DataModule reads."""
-    import numpy as np
-
-    try:
-        array = np.asarray(series, dtype=np.float32)
-    except (TypeError, ValueError):
-        array = None
-    if array is None or array.ndim not in (1, 2) or not array.size:
-        what = f"shape {array.shape}" if array is not None else type(series).__name__
-        raise ConfigError(
-            "data.series._target_",
-            f"{target} returned {what}; a series is a numeric array of shape (time,) "
-            "or (time, features), the target in column 0",
-        )
-    if not np.isfinite(array).all():
-        raise ConfigError("data.series._target_", f"{target} returned NaN or infinite values")
-    return array[:, None] if array.ndim == 1 else array
 
 
 def resumed_config(cfg: DictConfig) -> DictConfig:
@@ -133,9 +70,9 @@ def _status(run_dir: Path) -> str | None:
 
 def start_checkpoint(plain: dict) -> str | None:
     """The checkpoint training continues from (resume: the run's last.ckpt), checked safely."""
-    from lstm_lab.checkpoints import check_training_checkpoint
-    from lstm_lab.rundirs import checkpoint_dir
-    from lstm_lab.strategies import steps_per_call
+    from lstm_lab.records.checkpoints import check_training_checkpoint
+    from lstm_lab.records.rundirs import checkpoint_dir
+    from lstm_lab.training.strategies import steps_per_call
 
     if plain.get("resume"):
         last = checkpoint_dir(plain) / "last.ckpt"
@@ -162,11 +99,11 @@ def train_app(cfg: DictConfig) -> float:
     series = build_series(plain)
     check_evaluation(plain, len(series), series.shape[1] if series.ndim > 1 else 1)
     check_targets(plain)
-    from lstm_lab.memory import check_fits
+    from lstm_lab.training.memory import check_fits
 
     check_fits(plain, len(series), series.shape[1] if series.ndim > 1 else 1)
     ckpt_path = start_checkpoint(plain)
-    from lstm_lab.run import train_and_test  # torch and Lightning from here on
+    from lstm_lab.training.run import train_and_test  # torch and Lightning from here on
 
     return train_and_test(cfg, plain, series, ckpt_path=ckpt_path)["best_val_loss"]
 
@@ -174,9 +111,6 @@ def train_app(cfg: DictConfig) -> float:
 def main() -> None:
     run_cli(train_app, prog="lstm-train")
 
-
-# `lstm_lab.train([...overrides])` runs this command in-process (see api.py).
-make_callable(__name__)
 
 if __name__ == "__main__":
     main()

@@ -24,9 +24,11 @@ from hydra.errors import (
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from lstm_lab import sweep
 from lstm_lab.config import ConfigError, unknown_key_message
-from lstm_lab.rundirs import RESUMED
+from lstm_lab.data.errors import SettingError
+from lstm_lab.records import sweep
+from lstm_lab.records.rundirs import RESUMED
+from lstm_lab.training.errors import RunStopped
 
 T = TypeVar("T")
 
@@ -37,20 +39,13 @@ RETURNED: ContextVar[list | None] = ContextVar("RETURNED", default=None)
 
 USER_ERRORS = (
     ConfigError,
+    SettingError,
     ConfigCompositionException,
     InstantiationException,
     MissingConfigException,
     OverrideParseException,
     OmegaConfBaseException,
 )
-
-
-class RunStopped(Exception):
-    """Training stopped before its end (non-finite loss, interruption); metrics.json says why."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 class CommandExit(SystemExit):

@@ -1,4 +1,4 @@
-"""Checking a composed config against the schema (src/lstm_lab/schema.py), in one pass.
+"""Checking a composed config against the schema (src/lstm_lab/config/schema.py), in one pass.
 
 Hydra's struct mode already refuses keys the defaults do not define; this module adds the
 types and ranges stated in the schema, refuses keys smuggled in with `+key=...` into its closed
@@ -14,25 +14,14 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from lstm_lab import schema
-from lstm_lab.keyspec import (
+from lstm_lab.config import schema
+from lstm_lab.config.keyspec import (
     ConfigError,
     check_section,
     check_sections,
     specs,
-    unknown_key_message,
     variants,
 )
-
-__all__ = [
-    "ConfigError",
-    "check_evaluation",
-    "check_target",
-    "check_targets",
-    "unknown_key_message",
-    "validate",
-    "validate_tool",
-]
 
 schema.register()  # the groups' defaults, for whoever composes a config after importing this
 

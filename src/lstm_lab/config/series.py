@@ -1,0 +1,71 @@
+"""The data's series: built from a validated config (the function data.series._target_ names),
+checked against the window, the horizon, the split and the streams. Used before training and by
+every command that brings a trained run back."""
+
+from __future__ import annotations
+
+from lstm_lab.config import ConfigError
+
+
+def build_series(plain: dict):
+    """The data's series (numpy), checked against the window and split lengths."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    from lstm_lab.data.csv_file import SeriesFileError
+    from lstm_lab.data.windows import check_split_lengths, split_bounds
+
+    data = plain["data"]
+    for key, value in data["series"].items():
+        if value == "???":
+            raise ConfigError(
+                f"data.series.{key}", f"not set; add data.series.{key}=... to the command"
+            )
+    try:
+        series = instantiate(data["series"])
+    except InstantiationException as error:
+        if isinstance(error.__cause__, SeriesFileError):
+            raise ConfigError(f"data.series.{error.__cause__.key}", str(error.__cause__)) from None
+        raise
+    series = _checked_series(series, data["series"]["_target_"])
+    bounds = split_bounds(len(series), data["split"]["train"], data["split"]["val"])
+    try:
+        check_split_lengths(bounds, data["window"], data["horizon"])
+    except ValueError as error:
+        source = data["series"].get("path")
+        rows = f"{source} has {len(series)} usable rows: " if source else ""
+        raise ConfigError(
+            "data.window",
+            f"{rows}{error}; lower data.window or data.horizon, or give the split more",
+        ) from None
+    if plain["model"]["stateful"]:
+        from lstm_lab.data.streams import check_stream_lengths
+
+        try:
+            check_stream_lengths(
+                len(series), data["horizon"], data["split"]["train"], plain["model"]["streams"]
+            )
+        except ValueError as error:
+            raise ConfigError("model.streams", f"{error}; lower model.streams") from None
+    return series
+
+
+def _checked_series(series, target: str):
+    """What a series function returned, checked: (time,) or (time, features) numbers, finite.
+    Returned as (time, features) float32, the form every DataModule reads."""
+    import numpy as np
+
+    try:
+        array = np.asarray(series, dtype=np.float32)
+    except (TypeError, ValueError):
+        array = None
+    if array is None or array.ndim not in (1, 2) or not array.size:
+        what = f"shape {array.shape}" if array is not None else type(series).__name__
+        raise ConfigError(
+            "data.series._target_",
+            f"{target} returned {what}; a series is a numeric array of shape (time,) "
+            "or (time, features), the target in column 0",
+        )
+    if not np.isfinite(array).all():
+        raise ConfigError("data.series._target_", f"{target} returned NaN or infinite values")
+    return array[:, None] if array.ndim == 1 else array

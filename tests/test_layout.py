@@ -1,0 +1,73 @@
+"""The tree shows the architecture: the core (data/, models/, evaluation/) imports nothing
+from the layers above it, the wheel packages every folder, and README's layout names them all."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "src" / "lstm_lab"
+CORE = ("data", "models", "evaluation")
+ABOVE_THE_CORE = ("config", "cli", "api", "training", "records", "train", "evaluate", "predict")
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, at any depth (lazy imports included), as dotted names."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+@pytest.mark.parametrize("folder", CORE)
+def test_the_core_imports_nothing_from_the_layers_above(folder):
+    above = tuple(f"lstm_lab.{name}" for name in ABOVE_THE_CORE)
+    wrong = {
+        f"{path.relative_to(PACKAGE)}: {module}"
+        for path in (PACKAGE / folder).rglob("*.py")
+        for module in imported_modules(path)
+        if module in above or module.startswith(tuple(f"{a}." for a in above))
+    }
+    assert not wrong, sorted(wrong)
+
+
+def test_the_wheel_lists_every_package_folder_and_only_those():
+    tomllib = pytest.importorskip("tomllib")
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    if not isinstance(setuptools.get("packages"), list):
+        pytest.skip("pyproject.toml finds its packages itself")
+    mapped = setuptools.get("package-dir", {})
+    listed = {p for p in setuptools["packages"] if p not in mapped}
+    folders = {
+        ".".join(p.parent.relative_to(PACKAGE.parent).parts) for p in PACKAGE.rglob("__init__.py")
+    }
+    assert listed == folders
+    for package, folder in mapped.items():
+        if package:
+            assert (ROOT / folder).is_dir(), f"{package}: {folder} is missing"
+
+
+def test_readme_layout_names_every_folder_and_every_module_outside_the_core():
+    readme = (ROOT / "README.md").read_text()
+    layout = re.search(r"^## Layout\n\n```\n(.*?)^```", readme, flags=re.M | re.S).group(1)
+    named = set(re.findall(r"[\w/]+/|\w+\.py", layout))
+    missing = [
+        f"{p.name}/" if p.is_dir() else str(p.relative_to(PACKAGE))
+        for p in sorted(PACKAGE.iterdir())
+        if p.name != "__pycache__" and (f"{p.name}/" if p.is_dir() else p.name) not in named
+    ]
+    for folder in sorted(p for p in PACKAGE.iterdir() if p.is_dir() and p.name not in CORE):
+        missing += [
+            str(m.relative_to(PACKAGE))
+            for m in sorted(folder.glob("*.py"))
+            if m.name != "__init__.py" and m.name not in named
+        ]
+    assert not missing, missing
