@@ -73,6 +73,10 @@ def example(tmp_path_factory):
         patch.chdir(folder)
         patch.syspath_prepend(str(folder))
         yield folder
+    # its modules leave with it: a later `my_models.Nope` must find no my_models, as a user's
+    for name, module in list(sys.modules.items()):
+        if str(getattr(module, "__file__", None) or "").startswith(str(folder)):
+            del sys.modules[name]
 
 
 @pytest.fixture(scope="module")
