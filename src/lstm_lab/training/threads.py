@@ -7,9 +7,12 @@ time slice, and a run that takes 15 s with one thread takes minutes with two. So
 one thread unless the products are large enough for a second thread to pay, and never more
 threads than the cores that are idle right now.
 
-Measured with scripts/thread_threshold.py on the project's 2-core machine (x86_64, torch
-2.13, see docs/benchmarks.md): a second thread gains nothing below about WORK_PER_THREAD
-multiply-adds per product (batch x 4 hidden x (hidden + inputs)); the default run (hidden 32,
+Measured with scripts/thread_threshold.py on the project's quiet 2-core machine (x86_64,
+torch 2.13, see docs/benchmarks.md): a second thread gains nothing below about 1 M
+multiply-adds per product (batch x 4 hidden x (hidden + inputs)), 25-40 % around 4 M and about
+half from 8 M on. `auto` gives one thread per WORK_PER_THREAD (4 M), so a second from 8 M:
+where a core that another process takes later (the idle cores are sampled once) would cost
+far more than the second thread gains, small runs stay on one. The default run (hidden 32,
 batch 16: 0.07 M) is far below it. Imports neither torch nor Lightning.
 """
 
