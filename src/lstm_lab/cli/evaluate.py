@@ -28,7 +28,7 @@ def command_line_evaluation(cfg: DictConfig) -> dict:
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
 @functools.partial(user_task, prog="lstm-eval", remove_run_dir=False)
 def evaluate_app(cfg: DictConfig) -> dict:
-    plain = validate_tool(cfg)
+    plain = validate_tool(cfg, "eval")
     from lstm_lab.records.restore import restore  # torch from here on
 
     run = restore(plain["run_dir"], plain["ckpt_path"], command_line_evaluation(cfg))

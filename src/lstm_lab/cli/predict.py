@@ -76,7 +76,7 @@ def write_csv(path: Path, forecast: np.ndarray) -> None:
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="predict")
 @functools.partial(user_task, prog="lstm-predict", remove_run_dir=False)
 def predict_app(cfg: DictConfig) -> Path:
-    return predict(validate_tool(cfg))
+    return predict(validate_tool(cfg, "predict"))
 
 
 def predict(plain: dict) -> Path:

@@ -28,10 +28,9 @@ FAILED_VALUE = float("inf")
 
 
 def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    from lstm_lab.training.threads import available_cores as cores
+
+    return len(cores())
 
 
 def threads_per_job(n_jobs: int | None) -> int:

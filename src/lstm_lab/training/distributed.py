@@ -82,5 +82,6 @@ def load_tested_weights(trainer: L.Trainer, module, checkpoint: str | None) -> N
     """After a spawned test: the main process's module takes the tested (best) weights, as a
     single process's module has them after `trainer.test(ckpt_path="best")`."""
     if "test" not in run_progress(trainer).ran_here and checkpoint:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
-        module.load_state_dict(state)
+        from lstm_lab.records.checkpoints import load_checkpoint
+
+        module.load_state_dict(load_checkpoint(checkpoint)["state_dict"])

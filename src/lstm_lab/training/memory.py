@@ -17,7 +17,6 @@ from lstm_lab.config import ConfigError
 
 FLOAT = 4  # bytes of a float32
 PARAM_COPIES = 4  # weight, gradient, two optimizer moments
-# what a recurrent layer keeps per hidden unit, layer, step and sample: its gates and h, c
 
 
 # Gates of the built-in networks; a network of the user's is sized only once it is built.
@@ -50,6 +49,7 @@ def needs(plain: dict, n_points: int, n_features: int) -> dict[str, int]:
         data_bytes = n_points * (data["window"] * n_features + data["horizon"]) * FLOAT
     return {
         "model.hidden_size": params * PARAM_COPIES * FLOAT,
+        # a recurrent layer keeps its gates and (h, c) per hidden unit, layer, step and sample
         batch_key: batch * steps * layers * hidden * ((gates or 4) + 2) * FLOAT,
         "data.window": data_bytes,
     }
