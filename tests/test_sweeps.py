@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import re
 import shutil
 
 import matplotlib.image
@@ -178,6 +179,9 @@ def test_a_failing_job_does_not_stop_the_sweep(tmp_path):
     assert "lstm-train: error: 3 of 4 jobs failed:" in proc.stderr
     listed = proc.stderr.split("jobs failed:")[1].strip().splitlines()
     assert len(listed) == 3 and all("hidden_size=" in line for line in listed)
+    # each job's failure line names it as its directory does
+    named = re.findall(r"error: job (\S+) failed:", proc.stderr)
+    assert len(named) == 3 and set(named) <= {job.name for job in job_dirs(sweep_dir)}
     assert "Traceback" not in proc.stderr + proc.stdout
 
     report = run(str(sweep_dir), cwd=tmp_path, prog="lstm-compare")

@@ -22,8 +22,7 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 SWEPT_FILE = "swept.yaml"
-# Overrides that say how to run, not what: never part of a run's name (as override_dirname's
-# exclude_keys in configs/hydra/default.yaml).
+# Overrides that say how to run, not what: never part of a run's name.
 HOW_TO_RUN = ("paths.output_root", "threads", "sweep", "hparams_search", "launcher", "resume")
 
 

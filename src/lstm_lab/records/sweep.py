@@ -53,8 +53,8 @@ def in_multirun() -> bool:
 
 
 def job_name() -> str:
-    hydra_cfg = HydraConfig.get()
-    return hydra_cfg.job.override_dirname or f"job {hydra_cfg.job.num}"
+    """The job as its directory names it (runnames: the overrides that differ)."""
+    return Path(HydraConfig.get().runtime.output_dir).name
 
 
 def record_failure(error: BaseException, reason: str, extra: dict[str, Any] | None = None) -> Path:
