@@ -39,7 +39,7 @@ def sensor_csv(tmp_path):
     return path
 
 
-def test_multivariate_csv_run_has_the_sine_runs_outputs(tmp_path, sensor_csv):
+def test_multivariate_csv_run_has_the_sine_runs_outputs(tmp_path, sensor_csv, monkeypatch):
     run_dir = train(
         tmp_path,
         "data=csv",
@@ -56,6 +56,20 @@ def test_multivariate_csv_run_has_the_sine_runs_outputs(tmp_path, sensor_csv):
     assert checkpoint_shapes(run_dir) == (3, 1)  # all three columns in, the target out
     assert (run_dir / "plots" / "test_prediction.png").stat().st_size > 10_000
     assert "test/prediction" in load_events(run_dir).Tags()["images"]
+
+    # lstm-eval's prediction plot is labelled with the CSV's days too, as training's is
+    import lstm_lab.evaluation.run_figures as run_figures
+
+    made = []
+    real = run_figures.make_figures
+    monkeypatch.setattr(
+        run_figures, "make_figures", lambda *a, **k: made.append(a) or real(*a, **k)
+    )
+    proc = run(f"run_dir={run_dir}", cwd=tmp_path, prog="lstm-eval")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ((evaluation, _, time),) = made
+    days = np.arange(np.datetime64("2024-01-01"), np.datetime64("2024-01-01") + 240)
+    assert time is not None and len(time) == len(days)
 
 
 def test_multi_step_run_reports_every_step(tmp_path):

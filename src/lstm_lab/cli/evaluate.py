@@ -38,6 +38,7 @@ def evaluate_app(cfg: DictConfig) -> dict:
 def evaluate_restored(run, threads: int | str | None = None) -> dict:
     from torch.utils.tensorboard import SummaryWriter
 
+    from lstm_lab.data.csv_file import time_axis
     from lstm_lab.evaluation.forecast import network_forecaster
     from lstm_lab.evaluation.metrics import errors_by_step
     from lstm_lab.evaluation.run_figures import write_figures
@@ -59,7 +60,11 @@ def evaluate_restored(run, threads: int | str | None = None) -> dict:
             summary = evaluation.summary
             one = evaluation.one_step  # the test metrics, per step ahead too, as training's
             summary["one_step"] = errors_by_step(one.true, one.pred["model"])
-            plots = write_figures(evaluation, out_dir / "plots", [writer], f"eval/{name}", step)
+            # a CSV's time column labels the x axis, as in the plots training made
+            time = time_axis(run.plain["data"]["series"])
+            plots = write_figures(
+                evaluation, out_dir / "plots", [writer], f"eval/{name}", step, time
+            )
     finally:
         writer.close()
     result = {
