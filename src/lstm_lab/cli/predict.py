@@ -45,13 +45,9 @@ def read_values(path: Path) -> np.ndarray:
 def forecast_after(run, values: np.ndarray, steps: int) -> np.ndarray:
     """Roll the network out from the last window of `values` (original units) for `steps`;
     a stateful network from the state it reaches over all of `values`."""
-    from lstm_lab.data.windows import make_splits
     from lstm_lab.evaluation.forecast import network_forecaster, rollout
 
-    data = run.plain["data"]
-    _, scaler = make_splits(
-        run.series, data["window"], data["horizon"], data["split"]["train"], data["split"]["val"]
-    )
+    data, scaler = run.plain["data"], run.scaler  # fitted on the run's training split
     if run.stateful:  # the state warmed up over the whole series, then carried on
         import torch
 
@@ -59,10 +55,10 @@ def forecast_after(run, values: np.ndarray, steps: int) -> np.ndarray:
 
         x = torch.from_numpy(np.ascontiguousarray(scaler.transform(values), dtype=np.float32))
         pred = stream_rollout(run.net, x, steps, data["eval_batch_size"])
-        return pred.astype(np.float64) * scaler.std[0] + scaler.mean[0]
+        return scaler.inverse_target(pred.astype(np.float64))
     window = scaler.transform(values)[-data["window"] :][None]
     pred = rollout(network_forecaster(run.net), window, steps)[0]
-    return pred.astype(np.float64) * scaler.std[0] + scaler.mean[0]
+    return scaler.inverse_target(pred.astype(np.float64))
 
 
 def write_csv(path: Path, forecast: np.ndarray) -> None:

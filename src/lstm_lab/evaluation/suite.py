@@ -83,7 +83,7 @@ def evaluate_forecasts(
     ar = LinearAR.fit(*splits["train"])  # in scaled units, like the network
 
     def unscale(values: np.ndarray) -> np.ndarray:
-        return np.asarray(values, dtype=np.float64) * scaler.std[0] + scaler.mean[0]
+        return scaler.inverse_target(np.asarray(values, dtype=np.float64))
 
     def forecasts(windows: np.ndarray, origins: np.ndarray, steps: int, rolled: bool):
         if rolled:
