@@ -106,23 +106,20 @@ def evaluate_stream(run, plot_dir, writer, tag: str, step: int):
 
     from lstm_lab.data.streams import make_streams
     from lstm_lab.evaluation.metrics import errors_by_step
-    from lstm_lab.evaluation.plots import plot_prediction
-    from lstm_lab.evaluation.stream_forecast import predict_stream
+    from lstm_lab.evaluation.run_figures import write_stream_figure
+    from lstm_lab.evaluation.stream_forecast import scored_predictions
 
     data = run.plain["data"]
     split = data["split"]
     scaled = run.scaler.transform(run.series)
     test = make_streams(scaled, data["horizon"], split["train"], split["val"], 1)["test"]
     x = torch.from_numpy(np.ascontiguousarray(test.x))
-    pred = predict_stream(run.net, x, data["eval_batch_size"])[test.scored]
-    true, pred = (run.scaler.inverse_target(v) for v in (test.y[test.scored], pred))
-    one_step = errors_by_step(true, pred)
-    title = f"Test split: one-step predictions, stateful (MSE {one_step['mse']:.3g})"
-    path = plot_dir / "test_prediction.png"
-    writer.add_figure(
-        f"{tag}/prediction", plot_prediction(true[:, 0], pred[:, 0], title, path), step
+    scaled_true, scaled_pred = scored_predictions(
+        run.net, x, test.y, test.scored, data["eval_batch_size"]
     )
-    return {"mode": "stateful", "one_step": one_step, "rollout": None}, [path]
+    true, pred = (run.scaler.inverse_target(v) for v in (scaled_true, scaled_pred))
+    plots = write_stream_figure(true, pred, plot_dir, [writer], tag, step)
+    return {"mode": "stateful", "one_step": errors_by_step(true, pred), "rollout": None}, plots
 
 
 def main() -> None:

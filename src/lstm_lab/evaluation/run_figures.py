@@ -71,15 +71,35 @@ def write_figures(
     step: int = 0,
     time: np.ndarray | None = None,
 ) -> list[Path]:
-    """Save the PNGs in `plot_dir` and add them to each TensorBoard SummaryWriter in `writers`.
+    """Save the PNGs in `plot_dir` and add them to each TensorBoard SummaryWriter in `writers`
+    (see save_figures)."""
+    return save_figures(make_figures(evaluation, None, time), plot_dir, writers, tag_prefix, step)
 
-    Each figure is rendered once: the same pixels become the PNG and the TensorBoard image
-    (savefig and add_figure would each render it again).
-    """
+
+def write_stream_figure(
+    true: np.ndarray,
+    pred: np.ndarray,
+    plot_dir: Path,
+    writers: Iterable = (),
+    tag_prefix: str = "test",
+    step: int = 0,
+) -> list[Path]:
+    """A stateful run's picture: true vs one-step predictions (original units, first step
+    ahead) of its warmed-up test stream; its rollout and baselines are not made."""
+    mse = errors(true, pred)["mse"]
+    title = f"Test split: one-step predictions, stateful (MSE {mse:.3g})"
+    figure = plot_prediction(true[:, 0], pred[:, 0], title)
+    return save_figures({"test_prediction": figure}, plot_dir, writers, tag_prefix, step)
+
+
+def save_figures(
+    figures: dict, plot_dir: Path, writers: Iterable, tag_prefix: str, step: int
+) -> list[Path]:
+    """Each figure (by file stem) rendered once: the same pixels become the PNG and the
+    TensorBoard image (savefig and add_figure would each render it again)."""
     import matplotlib.pyplot as plt
     from matplotlib.image import imsave
 
-    figures = make_figures(evaluation, None, time)
     plot_dir.mkdir(parents=True, exist_ok=True)
     for stem, fig in figures.items():
         fig.canvas.draw()

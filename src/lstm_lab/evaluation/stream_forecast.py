@@ -25,6 +25,14 @@ def predict_stream(net: nn.Module, x: torch.Tensor, chunk: int = 1024) -> np.nda
     return torch.cat(preds, dim=1).cpu().numpy()
 
 
+def scored_predictions(
+    net: nn.Module, x: torch.Tensor, y: np.ndarray, scored: np.ndarray, chunk: int = 1024
+) -> tuple[np.ndarray, np.ndarray]:
+    """(true, predicted) values (n, horizon) of the scored steps of a stream `x` (1, time,
+    features) with targets `y` (1, time, horizon), walked from its start (see predict_stream)."""
+    return y[scored], predict_stream(net, x, chunk)[scored]
+
+
 @torch.no_grad()
 def stream_rollout(net: nn.Module, x: torch.Tensor, steps: int, chunk: int = 1024) -> np.ndarray:
     """The next `steps` values after a (time, 1) series: the state is warmed up over the whole

@@ -343,9 +343,7 @@ def _report(trainer, module, datamodule, plain, metrics, run_dir: Path, origin=N
     if isinstance(module, StatefulLSTMModule):
         # The forecast suite reads windows from zero state; a stateful network needs its
         # warmed-up stream, so it gets the one-step picture and the test metrics only.
-        _stream_prediction_figure(
-            module, datamodule, metrics, run_dir, writers, trainer.global_step
-        )
+        _stream_prediction_figure(module, datamodule, run_dir, writers, trainer.global_step)
     else:
         evaluation = evaluate_with_config(network_forecaster(module.net), datamodule.series, plain)
         metrics["forecast"] = evaluation.summary
@@ -381,20 +379,15 @@ def forecast_hp_metrics(summary: dict) -> dict[str, float]:
     return out
 
 
-def _stream_prediction_figure(
-    module, datamodule, metrics, run_dir: Path, writers, step: int
-) -> None:
+def _stream_prediction_figure(module, datamodule, run_dir: Path, writers, step: int) -> None:
     """True vs one-step predictions of the warmed-up test stream, in original units."""
-    from lstm_lab.evaluation.plots import plot_prediction
-    from lstm_lab.evaluation.stream_forecast import predict_stream
+    from lstm_lab.evaluation.run_figures import write_stream_figure
+    from lstm_lab.evaluation.stream_forecast import scored_predictions
 
     x, y, scored = datamodule.tensors["test"]
-    scored = scored.cpu().numpy()
-    pred = predict_stream(module.net, x, datamodule.eval_batch_size)[scored][:, 0]
-    true = y.cpu().numpy()[scored][:, 0]
+    true, pred = scored_predictions(
+        module.net, x, y.cpu().numpy(), scored.cpu().numpy(), datamodule.eval_batch_size
+    )
     scaler = datamodule.scaler
-    title = f"Test split: one-step predictions, stateful (MSE {metrics['test']['mse']:.3g})"
-    path = run_dir / "plots" / "test_prediction.png"
-    fig = plot_prediction(scaler.inverse_target(true), scaler.inverse_target(pred), title, path)
-    for writer in writers:
-        writer.add_figure("test/prediction", fig, step)
+    true, pred = scaler.inverse_target(true), scaler.inverse_target(pred)
+    write_stream_figure(true, pred, run_dir / "plots", writers, "test", step)
