@@ -296,9 +296,14 @@ class LSTMModule(L.LightningModule):
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
-        pred, true = self.to_original_units(self.net(x)), self.to_original_units(y)
+        self.score(self.net(x), y)
+
+    def score(self, pred: torch.Tensor, y: torch.Tensor) -> None:
+        """Test metrics of predictions `pred` for targets `y` (n, horizon), both scaled: in
+        original units, overall and (horizon > 1) per step ahead."""
+        pred, true = self.to_original_units(pred), self.to_original_units(y)
         self.test_metrics.update(pred, true)
-        self.log_dict(self.test_metrics, batch_size=len(x))
+        self.log_dict(self.test_metrics, batch_size=len(true))
         if self.step_metrics is not None:
             self.step_metrics.update(pred, true)
 

@@ -122,9 +122,5 @@ class StatefulLSTMModule(LSTMModule):
     def test_step(self, batch: Chunk, batch_idx: int) -> None:
         x, y, scored = batch
         pred = self.step("test", x)
-        if scored.any():
-            pred, true = self.to_original_units(pred[scored]), self.to_original_units(y[scored])
-            self.test_metrics.update(pred, true)
-            self.log_dict(self.test_metrics, batch_size=int(scored.sum()))
-            if self.step_metrics is not None:  # (steps, horizon): per-step metrics as windows
-                self.step_metrics.update(pred, true)
+        if scored.any():  # the scored steps (steps, horizon), as windows are scored
+            self.score(pred[scored], y[scored])
