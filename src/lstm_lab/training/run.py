@@ -17,7 +17,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
-from lstm_lab.config import ConfigError
+from lstm_lab.config import ConfigError, schema
 from lstm_lab.models.build import BuildError, build_network, check_network
 from lstm_lab.models.module import LSTMModule, ScheduleMismatch, run_length_kwargs
 from lstm_lab.models.nonfinite import NonFiniteLoss
@@ -43,7 +43,7 @@ WEIGHTS_ONLY = True
 # Lightning 2.6 builds torch's LeafSpec, which torch 2.13 deprecates; nothing to set on our side.
 warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 
-DEFAULT_DATAMODULE = "lstm_lab.data.datamodule.WindowDataModule"
+DEFAULT_DATAMODULE = schema.Data._target_  # the data option's DataModule, as the schema states it
 
 # Keys of a scheduler config that are Lightning's lr_scheduler options, not the scheduler's.
 SCHEDULER_OPTIONS = ("interval", "frequency", "monitor")
