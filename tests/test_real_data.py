@@ -67,7 +67,7 @@ def test_multivariate_csv_run_has_the_sine_runs_outputs(tmp_path, sensor_csv, mo
     )
     proc = run(f"run_dir={run_dir}", cwd=tmp_path, prog="lstm-eval")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    ((evaluation, _, time),) = made
+    ((evaluation, time),) = made
     days = np.arange(np.datetime64("2024-01-01"), np.datetime64("2024-01-01") + 240)
     assert time is not None and len(time) == len(days)
 

@@ -20,11 +20,10 @@ FIGURES = {
 
 
 def make_figures(
-    evaluation: ForecastEvaluation, plot_dir: Path | None, time: np.ndarray | None = None
+    evaluation: ForecastEvaluation, time: np.ndarray | None = None
 ) -> dict[str, object]:
-    """Draw the figures (those that apply), saved in `plot_dir` unless it is None; return them
-    by file stem. `time` (one entry per step of the series) labels the prediction plot's x axis.
-    """
+    """Draw the figures (those that apply); return them by file stem (save_figures writes
+    them). `time` (one entry per step of the series) labels the prediction plot's x axis."""
     one = evaluation.one_step
     mse = evaluation.summary["one_step"]["mse"]
     horizon = one.true.shape[1]
@@ -35,7 +34,6 @@ def make_figures(
             one.true[:, 0],
             one.pred["model"][:, 0],
             f"Test split: {what} from true windows (MSE {mse:.3g})",
-            _path(plot_dir, "test_prediction"),
             time=None if time is None else time[one.origins],
         )
     }
@@ -47,20 +45,14 @@ def make_figures(
             rolled.pred["model"][0],
             f"Rollout from the last true window before the test split: "
             f"{rolled.true.shape[1]} predictions fed back (MSE {first:.3g})",
-            _path(plot_dir, "test_rollout"),
         )
         n = len(rolled.origins)
         figures["test_error_vs_horizon"] = plot_error_vs_horizon(
             {name: mse_by_step(rolled.true, pred) for name, pred in rolled.pred.items()},
             "Rollout error vs steps ahead, model and baselines "
             + (f"(mean over {n} origins in the test split)" if n > 1 else "(one rollout)"),
-            _path(plot_dir, "test_error_vs_horizon"),
         )
     return figures
-
-
-def _path(plot_dir: Path | None, stem: str) -> Path | None:
-    return None if plot_dir is None else plot_dir / f"{stem}.png"
 
 
 def write_figures(
@@ -73,7 +65,7 @@ def write_figures(
 ) -> list[Path]:
     """Save the PNGs in `plot_dir` and add them to each TensorBoard SummaryWriter in `writers`
     (see save_figures)."""
-    return save_figures(make_figures(evaluation, None, time), plot_dir, writers, tag_prefix, step)
+    return save_figures(make_figures(evaluation, time), plot_dir, writers, tag_prefix, step)
 
 
 def write_stream_figure(
