@@ -76,8 +76,8 @@ def throughput(hidden: int, steps: int, repeats: int, device: str, workdir: Path
 
     from lstm_lab import CONFIG_DIR
     from lstm_lab.config import validate
-    from lstm_lab.config.series import build_series
     from lstm_lab.models.lstm import LSTMRegressor
+    from lstm_lab.pipeline import build_series
     from lstm_lab.training.run import build_datamodule, build_module, build_trainer
 
     overrides = [

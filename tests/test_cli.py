@@ -104,7 +104,7 @@ def test_a_launcher_whose_extra_is_missing_says_how_to_install_it(tmp_path):
     [("hydra/sweeper/optuna", "optuna"), ("hydra/launcher/joblib", "parallel")],
 )
 def test_plugin_hint_names_the_extra_and_the_make_command(missing, extra):
-    from lstm_lab.cli.errors import plugin_hint
+    from lstm_lab.user_errors import plugin_hint
 
     hint = plugin_hint(f"In 'hydra/config': Could not find '{missing}'")
     assert hint == f"; it comes with the `{extra}` extra: make extras EXTRAS={extra}"

@@ -29,8 +29,8 @@ from omegaconf import OmegaConf
 from helpers import TIMINGS, cli
 from lstm_lab import CONFIG_DIR
 from lstm_lab.config import ConfigError, check_evaluation, validate
-from lstm_lab.config.series import build_series
-from lstm_lab.training.errors import RunStopped
+from lstm_lab.pipeline import build_series
+from lstm_lab.training.stopped import RunStopped
 
 HELPERS = Path(__file__).parent / "helpers"
 TABLE = Path(__file__).resolve().parents[1] / "docs" / "combinations.md"

@@ -11,7 +11,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from lstm_lab.config import ConfigError, validate
-from lstm_lab.config.series import build_series
+from lstm_lab.pipeline import build_series
 from lstm_lab.training.run import build_datamodule, build_module, build_trainer
 
 # 300 points -> 195 training windows -> 13 batches of 16 per epoch; 2 epochs: 26 steps.

@@ -12,7 +12,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "lstm_lab"
 CORE = ("data", "models", "evaluation")
-ABOVE_THE_CORE = ("config", "cli", "api", "training", "records", "train", "evaluate", "predict")
+ABOVE_THE_CORE = (
+    *("config", "cli", "api", "training", "records", "train", "evaluate", "predict"),
+    *("commands", "pipeline", "hydra_job", "user_errors"),
+)
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -21,7 +21,7 @@ from hydra import compose, initialize_config_dir
 
 from helpers import BIN, QUICK, cli, copy_run, read_metrics, run, run_dirs
 from lstm_lab import CONFIG_DIR
-from lstm_lab.records.sweep import threads_per_job
+from lstm_lab.training.sweep_threads import threads_per_job
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

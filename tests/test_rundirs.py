@@ -9,9 +9,8 @@ import yaml
 
 from helpers import BIN, QUICK, read_metrics, run_dirs
 from lstm_lab import CONFIG_DIR
-from lstm_lab.records.rundirs import claim_dir, resume_command
+from lstm_lab.records.rundirs import claim_dir, job_subdir, resume_command
 from lstm_lab.records.runnames import (
-    job_subdir,
     run_name,
     short_keys,
     short_value,

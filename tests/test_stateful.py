@@ -14,13 +14,13 @@ from helpers import QUICK, hparams_session, load_events, read_metrics, run, trai
 from lstm_lab.cli.evaluate import evaluate_restored
 from lstm_lab.cli.predict import forecast_after
 from lstm_lab.config import ConfigError, validate
-from lstm_lab.config.series import build_series
 from lstm_lab.data.stream_datamodule import StreamChunks, StreamDataModule
 from lstm_lab.data.streams import cut_streams, make_streams, step_pairs
 from lstm_lab.data.windows import split_bounds
 from lstm_lab.evaluation.stream_forecast import predict_stream
 from lstm_lab.models.lstm import LSTMRegressor
 from lstm_lab.models.stateful import StatefulLSTMModule
+from lstm_lab.pipeline import build_series
 from lstm_lab.records.restore import restore
 
 

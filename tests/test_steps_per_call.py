@@ -9,8 +9,8 @@ import torch
 
 from helpers import QUICK, read_metrics, run, run_dirs, train
 from lstm_lab.config import validate
-from lstm_lab.config.series import build_series
 from lstm_lab.data.datamodule import BatchGroups, TensorBatches
+from lstm_lab.pipeline import build_series
 from lstm_lab.training.run import build_datamodule, build_module, build_trainer
 from lstm_lab.training.strategies import steps_per_call
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from helpers import QUICK, hparams_session, load_events, read_metrics, run, sweep_dirs
-from lstm_lab.records.sweep import threads_per_job
+from lstm_lab.training.sweep_threads import threads_per_job
 
 ONE_EPOCH = [*QUICK, "trainer.max_epochs=1"]
 
@@ -200,5 +200,5 @@ def test_a_failing_job_does_not_stop_the_sweep(tmp_path):
 def test_threads_per_job_keeps_jobs_times_threads_within_the_cores(
     monkeypatch, n_jobs, cores, expected
 ):
-    monkeypatch.setattr("lstm_lab.records.sweep.available_cores", lambda: cores)
+    monkeypatch.setattr("lstm_lab.training.sweep_threads.available_cores", lambda: cores)
     assert threads_per_job(n_jobs) == expected

@@ -10,10 +10,10 @@ import torch
 
 from helpers import cli, read_metrics, train
 from lstm_lab.config import ConfigError, validate
-from lstm_lab.config.series import build_series
 from lstm_lab.data.series import sine_series
 from lstm_lab.data.transforms import TRANSFORMS, transform_scale, transformed_target
 from lstm_lab.models.lstm import LSTMRegressor
+from lstm_lab.pipeline import build_series
 from lstm_lab.training.run import build_datamodule, build_module, build_trainer
 
 SHAPES = [(1, 1), (3, 1), (1, 4), (3, 4)]  # (features, horizon)

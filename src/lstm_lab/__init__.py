@@ -2,10 +2,13 @@
 
 Kept import-light on purpose: nothing here pulls in torch or Lightning.
 
-From Python, each command is a function taking the command line's overrides (see api.py):
+From Python, each command is a function taking a composed config or the command line's
+overrides (see api.py):
 
     import lstm_lab
     result = lstm_lab.train(["model.hidden_size=64"])   # result.metrics, result.run_dir
+    cfg = lstm_lab.compose("train", ["model=gru"])      # Hydra's compose API, hydra node too
+    lstm_lab.train(cfg)
     lstm_lab.evaluate([f"run_dir={result.run_dir}"])
     lstm_lab.predict([f"run_dir={result.run_dir}", "steps=20"])
 """
@@ -35,4 +38,6 @@ _COMMANDS = ("train", "evaluate", "predict")
 def __getattr__(name: str):
     if name in _COMMANDS:
         return getattr(import_module(f"{__name__}.api"), name)
+    if name == "compose":
+        return import_module(f"{__name__}.hydra_job").compose_config
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,39 +1,44 @@
-"""The commands as Python functions: the same overrides, run directory, logs and errors.
+"""The commands as library functions: each takes a composed config, or the command line's
+overrides (composed with Hydra's compose API), and returns its result.
 
     import lstm_lab
     result = lstm_lab.train(["model.hidden_size=64", "trainer.max_epochs=5"])
-    result.metrics["test"]["mse"], result.run_dir
+    result.metrics["test"]["mse"], result.run_dir, result.best_checkpoint
     lstm_lab.evaluate([f"run_dir={result.run_dir}"])            # the evaluation summary
     lstm_lab.predict([f"run_dir={result.run_dir}", "steps=20"])  # the forecast CSV's path
 
-Each runs the command's own Hydra app in this process, as if `lstm-train <overrides>` had been
-typed in the working directory: runs land in ./outputs, `--config-dir DIR` and `-m` work too.
-Where the command would print `prog: error: <line>` and exit, the function raises CommandError
-with that line and the exit status. Hydra's global state is cleared before and after, so the
-functions can be called any number of times in one process (a notebook, a test suite).
+    cfg = lstm_lab.compose("train", ["model=gru"])  # Hydra's compose API (hydra_job.py)
+    lstm_lab.train(cfg)                             # the same run
 
-`lstm_lab.train` etc. are these functions (the package imports this module on first use);
-the command-line entry points, lstm_lab/cli/, run the same Hydra apps.
+A run lands where the command's would (./outputs/runs/<time>, with .hydra/ and its log); a
+config composed without its `hydra` node gets the command's. Nothing reads or changes
+`sys.argv`. Where the command would print `prog: error: <line>` and exit, the function raises
+CommandError with that line and the exit status. `--config-dir DIR` leads the overrides as on the
+command line. A sweep (`-m`, or a config that sets hydra.mode=MULTIRUN) runs Hydra's own app in
+this process (its launcher and sweeper), as the command line does: one result per job.
+
+The console scripts (lstm_lab/cli/) are Hydra apps that call these functions and print.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from lstm_lab.user_errors import CommandError, refusals_as_command_errors
 
-class CommandError(Exception):
-    """A command refused its input or stopped early: `str(error)` is the one line the command
-    prints after `prog: error: `, `exit_code` the status it exits with."""
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+__all__ = ["CommandError", "TrainResult", "evaluate", "predict", "train"]
+
+# The results of a sweep's jobs run in this process (Hydra's app returns none of them).
+SWEEP_RESULTS: ContextVar[list | None] = ContextVar("SWEEP_RESULTS", default=None)
+
+MULTIRUN_FLAGS = ("-m", "--multirun")
 
 
 @dataclass
@@ -41,69 +46,139 @@ class TrainResult:
     run_dir: Path
     metrics: dict[str, Any]  # the run's metrics.json
 
-
-def train(overrides: Sequence[str] = ()) -> TrainResult | list[TrainResult]:
-    """Run lstm-train with these overrides; its run directory and metrics. With `-m` (or a
-    sweep config) the runs of the sweep, one result each, in job order (the jobs the basic
-    launcher runs in this process; a parallel launcher's run elsewhere)."""
-    from lstm_lab.cli.train import train_app
-
-    done = _run(train_app, "lstm-train", overrides)
-    jobs = [TrainResult(run_dir, _metrics(run_dir)) for _, run_dir in done]
-    multirun = "-m" in overrides or "--multirun" in overrides or len(jobs) != 1
-    return jobs if multirun else jobs[0]
+    @property
+    def best_checkpoint(self) -> Path | None:
+        path = self.run_dir / "checkpoints" / "best.ckpt"
+        return path if path.is_file() else None
 
 
-def _metrics(run_dir: Path) -> dict[str, Any]:
+def train(config: DictConfig | Sequence[str] = ()) -> TrainResult | list[TrainResult]:
+    """Train and test one run of a composed config (or of these overrides); its run directory
+    and metrics. A sweep: one result per job, in job order (the jobs the basic launcher runs
+    in this process; a parallel launcher's run elsewhere)."""
+    from lstm_lab.commands.train import train_from_config
+    from lstm_lab.records.rundirs import remove_refused_run_dir
+
+    def run(cfg: DictConfig, run_dir: Path) -> TrainResult:
+        with refusals_as_command_errors(lambda: remove_refused_run_dir(run_dir)):
+            return TrainResult(run_dir, _metrics_of(train_from_config(cfg), run_dir))
+
+    return _command("train", config, run, app="lstm_lab.cli.train:train_app")
+
+
+def evaluate(config: DictConfig | Sequence[str] = ()) -> dict[str, Any]:
+    """Evaluate a trained run's checkpoint again (lstm-eval); the evaluation it wrote."""
+
+    def run(cfg: DictConfig, _: Path) -> dict[str, Any]:
+        from lstm_lab.commands.evaluate import evaluate_checkpoint
+
+        with refusals_as_command_errors():
+            return evaluate_checkpoint(cfg)
+
+    return _command("eval", config, run, app="lstm_lab.cli.evaluate:evaluate_app")
+
+
+def predict(config: DictConfig | Sequence[str] = ()) -> Path:
+    """Forecast past the end of a series with a trained run (lstm-predict); the CSV's path."""
+
+    def run(cfg: DictConfig, _: Path) -> Path:
+        from lstm_lab.commands.predict import predict_from_config
+
+        with refusals_as_command_errors():
+            return predict_from_config(cfg)
+
+    return _command("predict", config, run, app="lstm_lab.cli.predict:predict_app")
+
+
+def _metrics_of(metrics: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """The run's metrics.json as written (the returned dict, where there is none)."""
+    import json
+
     path = run_dir / "metrics.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return json.loads(path.read_text()) if path.is_file() else metrics
 
 
-def evaluate(overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Run lstm-eval with these overrides; the evaluation it wrote (evaluation.json)."""
-    from lstm_lab.cli.evaluate import evaluate_app
+def _command(name: str, config, run: Callable[[DictConfig, Path], Any], app: str) -> Any:
+    """Compose (unless given a config), set up the job as Hydra's app would, run it. Inside a
+    job Hydra's app started, run it there; a sweep goes to the app itself."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import DictConfig
 
-    return _run(evaluate_app, "lstm-eval", overrides)[-1][0]
+    from lstm_lab.hydra_job import complete, compose_config, hydra_job, in_app_job
+
+    if isinstance(config, DictConfig) and in_app_job(config):
+        return _collected(run(config, Path(HydraConfig.get().runtime.output_dir)))
+    if isinstance(config, str):
+        raise TypeError("overrides is a list of strings, e.g. ['model.hidden_size=64']")
+    args = None if isinstance(config, DictConfig) else [str(a) for a in config]
+    config_dir, overrides = _config_dir(args or [])
+    if args is not None and any(a.startswith("-") for a in overrides):  # -m, --cfg, ...
+        return _run_app(app, name, args)
+    with refusals_as_command_errors():
+        cfg = (
+            complete(config, name) if args is None else compose_config(name, overrides, config_dir)
+        )
+    if cfg.hydra.mode == RunMode.MULTIRUN:  # a sweep config
+        if args is None:
+            raise TypeError("a sweep runs from overrides: lstm_lab.train([..., '-m'])")
+        return _run_app(app, name, args)
+    with hydra_job(cfg) as (task, output_dir):
+        return run(task, output_dir)
 
 
-def predict(overrides: Sequence[str] = ()) -> Path:
-    """Run lstm-predict with these overrides; the path of the forecast CSV it wrote."""
-    from lstm_lab.cli.predict import predict_app
+def _config_dir(args: list[str]) -> tuple[str | None, list[str]]:
+    """`--config-dir DIR` (or `-cd DIR`) taken off the overrides."""
+    for flag in ("--config-dir", "-cd"):
+        if flag in args[:-1]:
+            at = args.index(flag)
+            return args[at + 1], args[:at] + args[at + 2 :]
+    return None, args
 
-    return _run(predict_app, "lstm-predict", overrides)[-1][0]
+
+def _collected(result: Any) -> Any:
+    """A job run by Hydra's app for `_run_app` hands its result over."""
+    collected = SWEEP_RESULTS.get()
+    if collected is not None:
+        collected.append(result)
+    return result
 
 
-def _run(app: Callable[[], Any], prog: str, args: Sequence[str]) -> list[tuple[Any, Path]]:
-    """Run a Hydra app as its command line would, in this process; CommandError on a refusal.
-    Returns each job's (result, output directory), which Hydra's app does not give back."""
+def sweep_job_done(run_dir: Path) -> None:
+    """A sweep's job (done or failed) hands its result over, when `_run_app` asks."""
+    _collected(TrainResult(run_dir, _metrics_of({}, run_dir)))
+
+
+def _run_app(app: str, name: str, args: list[str]) -> Any:
+    """A sweep, or another of the command line's flags: Hydra's own app, run in this process.
+    Hydra's app parses sys.argv and nothing else, so only here is it set, and restored after;
+    the jobs' results (those of the jobs run in this process) are collected."""
+    import os
+    import sys
+    from importlib import import_module
+
     from hydra.core.global_hydra import GlobalHydra
 
-    from lstm_lab.cli.errors import RETURNED, USER_ERRORS, CommandExit, describe
-
-    if isinstance(args, str):
-        raise TypeError("overrides is a list of strings, e.g. ['model.hidden_size=64']")
-    saved_argv = sys.argv
-    saved_env = {k: os.environ.get(k) for k in ("HYDRA_FULL_ERROR", "LSTM_LAB_VERBOSE")}
+    module, _, function = app.partition(":")
+    prog = {"train": "lstm-train", "eval": "lstm-eval", "predict": "lstm-predict"}[name]
+    saved_argv, saved_full = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
     sys.argv = [prog, *args]
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing its report
     GlobalHydra.instance().clear()
-    returned: list[Any] = []
-    token = RETURNED.set(returned)
+    results: list[Any] = []
+    token = SWEEP_RESULTS.set(results)
     try:
-        app()
-    except CommandExit as stop:
-        raise CommandError(stop.message, int(stop.code)) from None
-    except USER_ERRORS as error:
-        if saved_env["LSTM_LAB_VERBOSE"] == "1":
-            raise
-        raise CommandError(describe(error), 2) from None
+        with refusals_as_command_errors():
+            getattr(import_module(module), function)()
+    except SystemExit as stop:
+        raise CommandError(getattr(stop, "message", ""), int(stop.code or 0)) from None
     finally:
-        RETURNED.reset(token)
+        SWEEP_RESULTS.reset(token)
         sys.argv = saved_argv
-        for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        if saved_full is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = saved_full
         GlobalHydra.instance().clear()
-    return returned
+    multirun = "-m" in args or "--multirun" in args or len(results) != 1
+    return results if multirun and name == "train" else results[-1]

@@ -1,4 +1,5 @@
-"""lstm-train: compose the config, validate it, then train, test and report.
+"""lstm-train: Hydra composes the config from the command line; lstm_lab.train runs it (a
+sweep's jobs each isolated, cli/sweep_job.py); a refusal is printed as one line.
 
 Only Hydra and numpy are imported until the config has passed validation, so `--help`,
 `--cfg job` and config errors answer in about a second.
@@ -6,110 +7,47 @@ Only Hydra and numpy are imported until the config has passed validation, so `--
 
 from __future__ import annotations
 
-import functools
-import json
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig
 
 from lstm_lab import CONFIG_DIR
-from lstm_lab.cli.errors import run_cli, user_task
-from lstm_lab.config import ConfigError, check_evaluation, check_targets, validate
-from lstm_lab.config.series import build_series
+from lstm_lab.cli.shell import run_cli
+from lstm_lab.hydra_job import register_resolvers
 from lstm_lab.records import sweep
-from lstm_lab.records.rundirs import is_run_dir, register
-from lstm_lab.training.strategies import check_strategy
+from lstm_lab.user_errors import command_errors_as_exits
 
-register()  # the run-directory resolvers configs/hydra/default.yaml uses
+PROG = "lstm-train"
 
-
-def resumed_config(cfg: DictConfig) -> DictConfig:
-    """With `resume=<run dir>`: that run's saved config, which a resume must not change."""
-    resume = cfg.get("resume")
-    if not resume:
-        return cfg
-    if not isinstance(resume, str) or not is_run_dir(resume):
-        raise ConfigError(
-            "resume", f"{resume} is not a run directory (it has no .hydra/config.yaml)"
-        )
-    from hydra.core.hydra_config import HydraConfig
-
-    others = [o for o in HydraConfig.get().overrides.task if not o.startswith("resume=")]
-    if others:
-        raise ConfigError(
-            "resume", f"a resumed run keeps its saved config; drop {' '.join(others)}"
-        )
-    if cfg.get("ckpt_path"):
-        raise ConfigError("ckpt_path", "give either resume or ckpt_path, not both")
-    saved = OmegaConf.load(Path(resume) / ".hydra" / "config.yaml")
-    status = _status(Path(resume))
-    if status == "completed":
-        raise ConfigError("resume", f"{resume} has already completed (see its metrics.json)")
-    with open_dict(saved):
-        saved.resume = resume
-        saved.ckpt_path = None
-    return saved
-
-
-def _launcher() -> str | None:
-    """The Hydra launcher's config name (basic, joblib, submitit_slurm, ...)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():
-        return None
-    return HydraConfig.get().runtime.choices.get("hydra/launcher")
-
-
-def _status(run_dir: Path) -> str | None:
-    try:
-        return json.loads((run_dir / "metrics.json").read_text()).get("status")
-    except (OSError, ValueError):
-        return None
-
-
-def start_checkpoint(plain: dict) -> str | None:
-    """The checkpoint training continues from (resume: the run's last.ckpt), checked safely."""
-    from lstm_lab.records.checkpoints import check_training_checkpoint
-    from lstm_lab.records.rundirs import checkpoint_dir
-    from lstm_lab.training.strategies import steps_per_call
-
-    if plain.get("resume"):
-        last = checkpoint_dir(plain) / "last.ckpt"
-        if not last.is_file():
-            raise ConfigError(
-                "resume",
-                f"{plain['resume']} has no {last.name} to continue from (it stopped before its "
-                "first epoch ended); start it again instead",
-            )
-        check_training_checkpoint(last, "resume", steps_per_call(plain))
-        return str(last)
-    if plain.get("ckpt_path"):
-        check_training_checkpoint(plain["ckpt_path"], "ckpt_path", steps_per_call(plain))
-        return plain["ckpt_path"]
-    return None
+register_resolvers()  # the run-directory resolvers configs/hydra/default.yaml uses
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
-@functools.partial(user_task, prog="lstm-train")
 def train_app(cfg: DictConfig) -> float:
-    cfg = resumed_config(cfg)
-    plain = validate(cfg)
-    check_strategy(plain, sweep.in_multirun(), _launcher())
-    series = build_series(plain)
-    check_evaluation(plain, len(series), series.shape[1] if series.ndim > 1 else 1)
-    check_targets(plain)
-    from lstm_lab.training.memory import check_fits
+    from lstm_lab import api
 
-    check_fits(plain, len(series), series.shape[1] if series.ndim > 1 else 1)
-    ckpt_path = start_checkpoint(plain)
-    from lstm_lab.training.run import train_and_test  # torch and Lightning from here on
+    if sweep.in_multirun():
+        return _sweep_job(cfg)
+    with command_errors_as_exits():
+        return api.train(cfg).metrics.get("best_val_loss")
 
-    return train_and_test(cfg, plain, series, ckpt_path=ckpt_path)["best_val_loss"]
+
+def _sweep_job(cfg: DictConfig) -> float:
+    """One job of a sweep: its failure stops only itself; its value goes to the sweeper."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from lstm_lab.api import sweep_job_done
+    from lstm_lab.cli.sweep_job import run_isolated
+    from lstm_lab.commands.train import train_from_config
+
+    value = run_isolated(lambda: train_from_config(cfg)["best_val_loss"], PROG)
+    sweep_job_done(Path(HydraConfig.get().runtime.output_dir))
+    return value
 
 
 def main() -> None:
-    run_cli(train_app, prog="lstm-train")
+    run_cli(train_app, prog=PROG)
 
 
 if __name__ == "__main__":

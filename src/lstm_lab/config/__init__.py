@@ -1,5 +1,5 @@
-"""The config: every key once (schema.py, keyspec.py), the checks run on a composed config before
-anything heavy is imported (checks.py), and the series the data section names (series.py).
+"""The config: every key once (schema.py, keyspec.py) and the checks run on a composed config before
+anything heavy is imported (checks.py).
 
 `from lstm_lab.config import validate` etc.: checks.py's public names, from here."""
 

@@ -89,7 +89,7 @@ def _check_user_classes(plain: dict) -> dict:
     a class of the user's against its constructor's signature. A series function or DataModule
     of the user's takes the keys it declares. Returns the data section less a user
     DataModule's own keys, for the schema's check."""
-    from lstm_lab.models.build import BuildError, check_signature, target_of
+    from lstm_lab.models.build import check_signature, target_of
 
     model = plain["model"]
     network = {k: v for k, v in model.items() if k not in _names(schema.ModelKeys)}
@@ -98,10 +98,7 @@ def _check_user_classes(plain: dict) -> dict:
     if target in builtin:
         check_section("model", network, builtin[target])
     else:  # a class of the user's: imports it (and torch), only when one is named
-        try:
-            check_signature(target, {k: v for k, v in network.items() if k != "_target_"})
-        except BuildError as error:
-            raise ConfigError(error.key, str(error)) from None
+        check_signature(target, {k: v for k, v in network.items() if k != "_target_"})
 
     data = plain["data"]
     series = data.get("series") or {}
@@ -121,14 +118,10 @@ def _check_user_classes(plain: dict) -> dict:
 
 def _check_call(key: str, target: str, kwargs: Mapping, filled=()) -> None:
     """A user's function must take the keys its config gives, and need no other."""
-    from lstm_lab.models.build import BuildError, check_arguments
+    from lstm_lab.models.build import check_arguments
 
     module, _, name = target.rpartition(".")
-    try:
-        function = getattr(importlib.import_module(module), name)
-        check_arguments(key, target, function, kwargs, filled)
-    except BuildError as error:
-        raise ConfigError(error.key, str(error)) from None
+    check_arguments(key, target, getattr(importlib.import_module(module), name), kwargs, filled)
 
 
 def check_targets(plain: dict) -> None:

@@ -20,13 +20,11 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from lstm_lab.setting_error import SettingError
 
-class ConfigError(ValueError):
+
+class ConfigError(SettingError):
     """A bad config value: `key` is the dotted path, the message says what would be valid."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"{key}: {message}")
-        self.key = key
 
 
 class Open:

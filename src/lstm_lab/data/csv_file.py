@@ -15,18 +15,16 @@ from pathlib import Path
 import numpy as np
 
 from lstm_lab import RESOURCE_ROOT
+from lstm_lab.setting_error import SettingError
 
 MISSING_POLICIES = ("fail", "drop", "interpolate")
 # Cells that mean "no value" (compared case-insensitively, after stripping blanks).
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none"})
 
 
-class SeriesFileError(ValueError):
-    """A problem with the file or its columns; `key` is the argument at fault."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(message)
-        self.key = key
+class SeriesFileError(SettingError):
+    """A problem with the file or its columns; `key` is the argument at fault (path, target,
+    ...), which pipeline.py places under `data.series`."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from lstm_lab.data.transforms import transform_scale
-from lstm_lab.data.windows import make_splits
+from lstm_lab.data.windows import ChronologicalSplit
 
 
 class TensorBatches:
@@ -202,13 +202,13 @@ class WindowDataModule(InMemoryDataModule):
         super().__init__()
         split = dict(split or {"train": 0.7, "val": 0.15})
         self.steps_per_call = steps_per_call
-        self.series = np.asarray(series, dtype=np.float32)
+        # the run's split and scaler, which its forecasts and plots take from here
+        self.split = ChronologicalSplit.of(series, split["train"], split["val"])
+        self.series, self.scaler = self.split.series, self.split.scaler
         self.window, self.horizon = window, horizon
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.shuffle, self.seed = shuffle, seed
-        arrays, self.scaler = make_splits(
-            self.series, window, horizon, split["train"], split["val"]
-        )
+        arrays = self.split.windows(window, horizon)
         self.transform = transform
         self.transform_scale = transform_scale(*arrays["train"], transform)
         self.tensors = {

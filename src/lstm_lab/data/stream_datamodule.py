@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 from lstm_lab.data.datamodule import InMemoryDataModule
-from lstm_lab.data.errors import SettingError
 from lstm_lab.data.streams import Streams, chunk_bounds, make_streams
-from lstm_lab.data.windows import StandardScaler, as_columns, split_bounds
+from lstm_lab.data.windows import ChronologicalSplit
+from lstm_lab.setting_error import SettingError
 
 Chunk = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -67,14 +67,11 @@ class StreamDataModule(InMemoryDataModule):
     ) -> None:
         super().__init__()
         split = dict(split or {"train": 0.7, "val": 0.15})
-        self.series = as_columns(series)
+        self.split = ChronologicalSplit.of(series, split["train"], split["val"])
+        self.series, self.scaler = self.split.series, self.split.scaler
         self.horizon, self.bptt, self.streams = horizon, bptt, streams
         self.eval_batch_size = eval_batch_size
-        start, end = split_bounds(len(self.series), split["train"], split["val"])["train"]
-        self.scaler = StandardScaler.fit(self.series[start:end])
-        arrays = make_streams(
-            self.scaler.transform(self.series), horizon, split["train"], split["val"], streams
-        )
+        arrays = make_streams(self.split.scaled, horizon, split["train"], split["val"], streams)
         self.tensors = {name: _to_tensors(s) for name, s in arrays.items()}
 
     def check_shard(self, rank: int, world_size: int) -> None:

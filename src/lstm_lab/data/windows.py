@@ -59,23 +59,41 @@ class StandardScaler:
         return values * self.std[0] + self.mean[0]
 
 
+@dataclass(frozen=True)
+class ChronologicalSplit:
+    """One series cut in time into train, val and test, and scaled with the training stretch's
+    statistics: built once per run and shared by its DataModule, its forecasts and baselines,
+    lstm-eval and lstm-predict (which rebuild it from the run's saved config)."""
+
+    series: np.ndarray  # (time, features) float32, original units
+    bounds: dict[str, tuple[int, int]]  # [start, end) of each split
+    scaler: StandardScaler  # fitted on the training stretch alone
+    scaled: np.ndarray  # the whole series, scaled
+
+    @classmethod
+    def of(cls, series: np.ndarray, train: float, val: float) -> ChronologicalSplit:
+        series = as_columns(series)
+        bounds = split_bounds(len(series), train, val)
+        start, end = bounds["train"]
+        scaler = StandardScaler.fit(series[start:end])
+        return cls(series, bounds, scaler, scaler.transform(series))
+
+    def windows(self, window: int, horizon: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Scaled (x, y) windows per split, each split windowed on its own stretch of time:
+        no window's inputs or targets cross into a later split."""
+        check_split_lengths(self.bounds, window, horizon)
+        return {
+            name: create_sequences(self.scaled[a:b], window, horizon)
+            for name, (a, b) in self.bounds.items()
+        }
+
+
 def make_splits(
     series: np.ndarray, window: int, horizon: int, train: float, val: float
 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], StandardScaler]:
-    """Scaled (x, y) windows per split; each split is windowed on its own stretch of time.
-
-    Windowing each stretch separately means no window's inputs or targets cross into a
-    later split, and the scaler sees the training stretch alone.
-    """
-    series = as_columns(series)
-    bounds = split_bounds(len(series), train, val)
-    check_split_lengths(bounds, window, horizon)
-    start, end = bounds["train"]
-    scaler = StandardScaler.fit(series[start:end])
-    scaled = scaler.transform(series)
-    return {
-        name: create_sequences(scaled[a:b], window, horizon) for name, (a, b) in bounds.items()
-    }, scaler
+    """Scaled (x, y) windows per split and the scaler: ChronologicalSplit's, in one call."""
+    split = ChronologicalSplit.of(series, train, val)
+    return split.windows(window, horizon), split.scaler
 
 
 def check_split_lengths(bounds: dict[str, tuple[int, int]], window: int, horizon: int) -> None:

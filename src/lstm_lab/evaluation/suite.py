@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lstm_lab.data.windows import as_columns, make_splits, split_bounds
+from lstm_lab.data.windows import ChronologicalSplit, StandardScaler
 from lstm_lab.evaluation.baselines import (
     LinearAR,
     estimate_period,
@@ -58,56 +58,98 @@ def evaluate_forecasts(
     period: int | None = None,
     max_origins: int = 256,
 ) -> ForecastEvaluation:
-    """Evaluate `forecaster` (scaled windows -> scaled predictions) on the test split.
+    """`evaluate_split` on `series` split and scaled as for training (ChronologicalSplit)."""
+    split = ChronologicalSplit.of(series, train, val)
+    return evaluate_split(forecaster, split, window, horizon, rollout_steps, period, max_origins)
 
-    The split and scaler are rebuilt with `make_splits`, exactly as for training.
+
+def evaluate_split(
+    forecaster: Forecaster,
+    split: ChronologicalSplit,
+    window: int,
+    horizon: int,
+    rollout_steps: int | None = None,
+    period: int | None = None,
+    max_origins: int = 256,
+) -> ForecastEvaluation:
+    """Evaluate `forecaster` (scaled windows -> scaled predictions) on the test split of the
+    run's own `split` (its scaler, fitted on the training stretch, scales every forecast).
     `rollout_steps`: None for the whole test split, 0 for no rollout. `period`: the
     seasonal-naive period in steps, None to estimate it from the training split.
     """
-    series = as_columns(series)
-    splits, scaler = make_splits(series, window, horizon, train, val)
-    bounds = split_bounds(len(series), train, val)
-    z = series[:, 0].astype(np.float64)
-    z_train = z[slice(*bounds["train"])]
-    test_start, test_end = bounds["test"]
-    scaled = scaler.transform(series)
+    windows = split.windows(window, horizon)
+    z = split.series[:, 0].astype(np.float64)
+    z_train = z[slice(*split.bounds["train"])]
+    test_start = split.bounds["test"][0]
     notes: list[str] = []
+    period, period_source = _seasonal_period(period, z_train, test_start, notes)
+    ar = LinearAR.fit(*windows["train"])  # in scaled units, like the network
+    forecasts = _Forecasting(forecaster, ar, split.scaler, z, z_train, period)
 
-    period_source = "config"
+    x_test, _ = windows["test"]
+    one_step = forecasts(x_test, test_start + window + np.arange(len(x_test)), horizon, False)
+    rolled = _rollout(forecasts, split, window, rollout_steps, max_origins, notes)
+    variance = float(np.var(z))
+    return ForecastEvaluation(
+        _summary(one_step, rolled, period, period_source, notes, variance),
+        one_step,
+        rolled,
+        test_start,
+    )
+
+
+def _seasonal_period(
+    period: int | None, z_train: np.ndarray, test_start: int, notes: list[str]
+) -> tuple[int | None, str]:
+    """The seasonal-naive period: the configured one, else estimated from the training split."""
     if period is None:
-        period, period_source = estimate_period(z_train), "estimated from the training split"
+        period = estimate_period(z_train)
         if period is None:
             notes.append("no seasonality found in the training split: no seasonal-naive baseline")
-    elif period > test_start:
+        return period, "estimated from the training split"
+    if period > test_start:
         raise ValueError(f"a period of {period} steps reaches before the start of the series")
-    ar = LinearAR.fit(*splits["train"])  # in scaled units, like the network
+    return period, "config"
 
-    def unscale(values: np.ndarray) -> np.ndarray:
-        return scaler.inverse_target(np.asarray(values, dtype=np.float64))
 
-    def forecasts(windows: np.ndarray, origins: np.ndarray, steps: int, rolled: bool):
+@dataclass
+class _Forecasting:
+    """The model's and every baseline's forecasts from given windows, in original units."""
+
+    forecaster: Forecaster
+    ar: LinearAR
+    scaler: StandardScaler
+    z: np.ndarray  # the target column, original units
+    z_train: np.ndarray
+    period: int | None
+
+    def unscale(self, values: np.ndarray) -> np.ndarray:
+        return self.scaler.inverse_target(np.asarray(values, dtype=np.float64))
+
+    def __call__(self, windows: np.ndarray, origins: np.ndarray, steps: int, rolled: bool):
         if rolled:
-            model = rollout(forecaster, windows, steps)
-            linear = rollout(ar, windows.astype(np.float64), steps)
+            model = rollout(self.forecaster, windows, steps)
+            linear = rollout(self.ar, windows.astype(np.float64), steps)
         else:
-            model, linear = forecaster(windows), ar(windows)
+            model, linear = self.forecaster(windows), self.ar(windows)
+        z = self.z
         pred = {
-            "model": unscale(model),
+            "model": self.unscale(model),
             "persistence": persistence(z, origins, steps),
-            "training_mean": training_mean(z_train, len(origins), steps),
-            "linear_ar": unscale(linear),
+            "training_mean": training_mean(self.z_train, len(origins), steps),
+            "linear_ar": self.unscale(linear),
         }
-        if period is not None:
-            pred["seasonal_naive"] = seasonal_naive(z, origins, steps, period)
+        if self.period is not None:
+            pred["seasonal_naive"] = seasonal_naive(z, origins, steps, self.period)
         true = z[origins[:, None] + np.arange(steps)]
         return Forecasts(origins, true, pred)
 
-    x_test, _ = splits["test"]
-    one_step = forecasts(x_test, test_start + window + np.arange(len(x_test)), horizon, False)
 
+def _rollout(forecasts, split, window, rollout_steps, max_origins, notes) -> Forecasts | None:
+    """Rollouts from evenly spaced origins of the test split (None when there are none)."""
+    test_start, test_end = split.bounds["test"]
     steps = test_end - test_start if rollout_steps is None else rollout_steps
-    refusal = rollout_refusal(series.shape[1])
-    rolled = None
+    refusal = rollout_refusal(split.series.shape[1])
     if steps > test_end - test_start:
         raise ValueError(
             f"a rollout of {steps} steps is longer than the test split "
@@ -117,20 +159,14 @@ def evaluate_forecasts(
         raise ValueError(refusal)
     if refusal and steps:
         notes.append(f"no rollout: {refusal}")
-    elif steps:
-        last = test_end - steps  # the last origin whose rollout stays inside the test split
-        count = min(last - test_start + 1, max_origins)
-        origins = np.unique(np.round(np.linspace(test_start, last, count)).astype(int))
-        windows = scaled[origins[:, None] - window + np.arange(window)]
-        rolled = forecasts(windows, origins, steps, True)
-
-    variance = float(np.var(z))
-    return ForecastEvaluation(
-        _summary(one_step, rolled, period, period_source, notes, variance),
-        one_step,
-        rolled,
-        test_start,
-    )
+        return None
+    if not steps:
+        return None
+    last = test_end - steps  # the last origin whose rollout stays inside the test split
+    count = min(last - test_start + 1, max_origins)
+    origins = np.unique(np.round(np.linspace(test_start, last, count)).astype(int))
+    windows = split.scaled[origins[:, None] - window + np.arange(window)]
+    return forecasts(windows, origins, steps, True)
 
 
 def _summary(one_step, rolled, period, period_source, notes, variance: float) -> dict:
@@ -179,16 +215,14 @@ def _best(model_mse: float, baseline_mse: dict, summary: dict, kind: str) -> dic
     return {"name": name, "mse": usable[name], "skill": skill(model_mse, usable[name])}
 
 
-def evaluate_with_config(forecaster: Forecaster, series: np.ndarray, plain: dict):
-    """`evaluate_forecasts` with a run's `data` and `evaluation` settings (a plain dict)."""
+def evaluate_with_config(forecaster: Forecaster, split: ChronologicalSplit, plain: dict):
+    """`evaluate_split` with a run's `data` and `evaluation` settings (a plain dict)."""
     data, settings = plain["data"], plain.get("evaluation") or {}
-    return evaluate_forecasts(
+    return evaluate_split(
         forecaster,
-        series,
+        split,
         window=data["window"],
         horizon=data["horizon"],
-        train=data["split"]["train"],
-        val=data["split"]["val"],
         rollout_steps=settings.get("rollout_steps"),
         period=settings.get("period"),
         max_origins=settings.get("max_origins", 256),

@@ -13,6 +13,8 @@ import importlib
 import inspect
 from typing import Any
 
+from lstm_lab.setting_error import SettingError
+
 DEFAULT_TARGET = "lstm_lab.models.lstm.LSTMRegressor"
 # lstm-lab's own keys of the model section (how to train), never passed to the network.
 TRAINING_KEYS = ("_target_", "carry_state", "stateful", "bptt", "streams", "steps_per_call")
@@ -22,12 +24,8 @@ FILLED_IN = ("input_size", "horizon")
 STATE_METHODS = ("forward_with_state", "head")
 
 
-class BuildError(ValueError):
+class BuildError(SettingError):
     """A config section cannot build what its `_target_` names; `key` is the key at fault."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(message)
-        self.key = key
 
 
 def target_of(model: dict) -> str:

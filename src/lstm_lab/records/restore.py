@@ -12,6 +12,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from lstm_lab.config import ConfigError, check_evaluation, validate
+from lstm_lab.setting_error import SettingError
 
 # The parts of a run's saved config that define its data and network (the rest, such as the
 # run's own paths, are interpolations that only resolve inside that run).
@@ -26,7 +27,12 @@ class RestoredRun:
     series: np.ndarray  # (time, features), original units
     net: Any  # the run's network (model._target_), the checkpoint's weights, CPU, eval mode
     checkpoint_info: dict  # epoch and global_step of the checkpoint
-    scaler: Any = None  # the run's StandardScaler (fitted on its training split)
+    split: Any = None  # the run's ChronologicalSplit: its split and scaler, as training's
+
+    @property
+    def scaler(self):
+        """The run's StandardScaler (fitted on its training split)."""
+        return self.split.scaler
 
     @property
     def stateful(self) -> bool:
@@ -69,7 +75,7 @@ def load_run_config(run_dir: Path, evaluation: dict | None = None) -> dict:
     plain["evaluation"] = {**(plain.get("evaluation") or {}), **(evaluation or {})}
     try:
         return validate(plain)
-    except ConfigError as error:
+    except SettingError as error:
         raise ConfigError(str(path), str(error)) from None
 
 
@@ -77,16 +83,15 @@ def restore(
     run_dir: str | None, ckpt_path: str | None, evaluation: dict | None = None
 ) -> RestoredRun:
     """Everything needed to forecast with a trained run; ConfigError on any bad input."""
-    from lstm_lab.config.series import build_series
-    from lstm_lab.data.windows import make_splits
+    from lstm_lab.data.windows import ChronologicalSplit
     from lstm_lab.models.build import BuildError, build_network
+    from lstm_lab.pipeline import build_series
     from lstm_lab.records.checkpoints import CheckpointError, load_checkpoint, load_weights
 
     run, ckpt = locate(run_dir, ckpt_path)
     plain = load_run_config(run, evaluation)
-    series = np.asarray(build_series(plain), dtype=np.float32)
-    series = series[:, None] if series.ndim == 1 else series
-    check_evaluation(plain, *series.shape[:2])
+    series = build_series(plain)
+    check_evaluation(plain, *series.shape)
 
     checkpoint = load_checkpoint(ckpt)
     data = plain["data"]
@@ -95,11 +100,10 @@ def restore(
             plain["model"], series.shape[1], data["horizon"], data.get("transform", "none")
         )
     except BuildError as error:
-        raise ConfigError(error.key, f"{run}/.hydra/config.yaml: {error}") from None
+        raise ConfigError(error.key, f"{run}/.hydra/config.yaml: {error.message}") from None
     load_weights(net, checkpoint, ckpt)
-    _, scaler = make_splits(
-        series, data["window"], data["horizon"], data["split"]["train"], data["split"]["val"]
-    )
+    split = ChronologicalSplit.of(series, data["split"]["train"], data["split"]["val"])
+    scaler = split.scaler
     state = checkpoint["state_dict"]
     if "target_mean" in state and not np.allclose(
         [float(state["target_mean"]), float(state["target_std"])],
@@ -114,4 +118,4 @@ def restore(
             f"{scaler.mean[0]:.6g} and {scaler.std[0]:.6g}; is it from another run?",
         )
     info = {k: checkpoint.get(k) for k in ("epoch", "global_step")}
-    return RestoredRun(run, ckpt, plain, series, net.eval(), info, scaler)
+    return RestoredRun(run, ckpt, plain, series, net.eval(), info, split)

@@ -12,12 +12,14 @@ Imports neither torch nor Lightning: it runs while Hydra composes the config.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
+import shutil
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from lstm_lab.records.runnames import job_subdir
+from lstm_lab.records.runnames import read_swept, run_name
 
 # Run directories this process resumed: a refused resume must never remove one of them.
 RESUMED: set[Path] = set()
@@ -53,6 +55,13 @@ def run_dir(path: str, resume: str | None = None) -> str:
     return claim_dir(path)
 
 
+def job_subdir(sweep_dir: str, overrides, job_num) -> str:
+    """`hydra.sweep.subdir`: the run's name (runnames.py), claimed in the sweep directory (`_02`
+    when a rounded value makes two names meet), or `job<N>` when nothing is swept."""
+    name = run_name(list(overrides), read_swept(Path(sweep_dir))) or f"job{job_num}"
+    return Path(claim_dir(str(Path(sweep_dir) / name))).name
+
+
 def output_subdir(resume: str | None = None) -> str:
     """Where Hydra saves config.yaml: a resumed run keeps its original `.hydra/config.yaml`."""
     return ".hydra/resumed" if resume and is_run_dir(resume) else ".hydra"
@@ -82,3 +91,37 @@ def resume_command(run_dir: str | Path) -> str:
     if any(c in text for c in "=,"):
         return f"lstm-train \"resume='{text}'\""
     return f"lstm-train resume={text}"
+
+
+def remove_refused_run_dir(run_dir: Path) -> None:
+    """What a refused run leaves goes: the directory Hydra made before the task started holds
+    nothing of value (.hydra/, its log, empty TensorBoard files) and is removed. A refused
+    resume leaves the run it names as it was, but for the lines in its log."""
+    if run_dir.resolve() in RESUMED:
+        shutil.rmtree(run_dir / ".hydra" / "resumed", ignore_errors=True)
+        return
+    if not run_dir.is_dir():
+        return
+    leftovers = [
+        p
+        for p in run_dir.iterdir()
+        if p.name != ".hydra" and p.suffix != ".log" and not _holds_no_records(p)
+    ]
+    if not leftovers:
+        logging.shutdown()  # close the log file before removing it
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _holds_no_records(path: Path) -> bool:
+    """A TensorBoard event file, or a folder of them, with nothing logged in them (Lightning
+    opens its loggers before training starts, so a config refused then leaves such files)."""
+    if not path.exists():
+        return False
+    files = list(path.iterdir()) if path.is_dir() else [path]
+    if not files or not all(f.is_file() and ".tfevents." in f.name for f in files):
+        return False
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    return not any(
+        event.HasField("summary") for f in files for event in EventFileLoader(str(f)).Load()
+    )

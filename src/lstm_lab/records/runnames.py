@@ -94,12 +94,3 @@ def run_name(overrides: Iterable[str], swept: list[str] | None) -> str:
         for o in parsed
     )
     return ",".join(part for _, part in parts)
-
-
-def job_subdir(sweep_dir: str, overrides, job_num) -> str:
-    """`hydra.sweep.subdir`: the run's name, claimed in the sweep directory (`_02` when a
-    rounded value makes two names meet), or `job<N>` when nothing is swept."""
-    from lstm_lab.records.rundirs import claim_dir
-
-    name = run_name(list(overrides), read_swept(Path(sweep_dir))) or f"job{job_num}"
-    return Path(claim_dir(str(Path(sweep_dir) / name))).name

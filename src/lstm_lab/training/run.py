@@ -18,7 +18,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from lstm_lab.config import ConfigError, schema
-from lstm_lab.models.build import BuildError, build_network, check_network
+from lstm_lab.models.build import build_network, check_network
 from lstm_lab.models.module import LSTMModule, ScheduleMismatch, run_length_kwargs
 from lstm_lab.models.nonfinite import NonFiniteLoss
 from lstm_lab.models.stateful import StatefulLSTMModule
@@ -26,7 +26,6 @@ from lstm_lab.records.hparams_tab import log_hparams
 from lstm_lab.records.report import hparams_of, print_summary, process_age_s, run_info, write_json
 from lstm_lab.records.rundirs import checkpoint_dir, resume_command
 from lstm_lab.training.distributed import RunProgress, load_tested_weights, progress, run_progress
-from lstm_lab.training.errors import RunStopped
 from lstm_lab.training.memory import is_out_of_memory
 from lstm_lab.training.safeguards import (
     CheckpointOnInterrupt,
@@ -34,6 +33,7 @@ from lstm_lab.training.safeguards import (
     StopOnNonFiniteLoss,
     ctrl_c_stops_after_batch,
 )
+from lstm_lab.training.stopped import RunStopped
 from lstm_lab.training.strategies import steps_per_call
 from lstm_lab.training.threads import set_threads, shape_of
 
@@ -61,18 +61,11 @@ def build_module(
     plain: dict, cfg: DictConfig, n_features: int, scaler, transform_scale: float = 1.0
 ) -> LSTMModule:
     model, data = plain["model"], plain["data"]
-    try:
-        net = build_network(
-            model,
-            n_features,
-            data["horizon"],
-            data.get("transform", "none"),
-            transform_scale,
-        )
-        window = model["bptt"] if model["stateful"] else data["window"]
-        check_network(net, model, window, n_features, data["horizon"])
-    except BuildError as error:
-        raise ConfigError(error.key, str(error)) from None
+    net = build_network(
+        model, n_features, data["horizon"], data.get("transform", "none"), transform_scale
+    )
+    window = model["bptt"] if model["stateful"] else data["window"]
+    check_network(net, model, window, n_features, data["horizon"])
     scheduler_cfg = dict(plain.get("scheduler") or {})
     options = {k: scheduler_cfg.pop(k) for k in SCHEDULER_OPTIONS if k in scheduler_cfg}
     optimizer = instantiate(cfg.optimizer)
@@ -196,7 +189,7 @@ def _train_and_test(
 ) -> dict[str, Any]:
     origin = _phase_origin(process_age_s())
     run_dir = Path(plain["paths"]["run_dir"])
-    choice = set_threads(plain["threads"], shape_of(plain, len(series), _n_features(series)))
+    choice = set_threads(plain["threads"], shape_of(plain, *series.shape))
     plain = {**plain, "threads": choice.threads, "threads_choice": choice.why}
     L.seed_everything(plain["seed"], workers=True, verbose=False)
 
@@ -209,32 +202,7 @@ def _train_and_test(
         getattr(datamodule, "transform_scale", 1.0),
     )
     trainer = build_trainer(cfg, plain)
-    on_interrupt = next(c for c in trainer.callbacks if isinstance(c, CheckpointOnInterrupt))
-    try:
-        with ctrl_c_stops_after_batch() as interrupted:
-            trainer.fit(
-                module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=WEIGHTS_ONLY
-            )
-    except ScheduleMismatch as error:
-        raise ConfigError("ckpt_path", str(error)) from None
-    except NonFiniteLoss as error:
-        _stop(trainer, module, plain, run_dir, start, "failed", f"non-finite loss: {error}")
-        raise RunStopped(
-            f"training stopped: {error}; best checkpoint so far: "
-            f"{_best_path(trainer) or 'none (no epoch finished)'}",
-            exit_code=1,
-        ) from None
-    except SIGTERMException:
-        how = "Ctrl-C" if interrupted.get("signal") == signal.SIGINT else "SIGTERM"
-        reason = (
-            f"interrupted by {how} at epoch {trainer.current_epoch}, step {trainer.global_step}"
-        )
-        _stop(trainer, module, plain, run_dir, start, "interrupted", reason)
-        saved = f"checkpoint saved: {on_interrupt.saved}; " if on_interrupt.saved else ""
-        raise RunStopped(
-            f"{reason}; {saved}continue with: {resume_command(run_dir)}",
-            exit_code=128 + (signal.SIGINT if how == "Ctrl-C" else signal.SIGTERM),
-        ) from None
+    _fit(trainer, module, datamodule, plain, ckpt_path, start)
 
     trained_at = process_age_s()
     fitted = progress(trainer, module)  # read before test: a spawned test resets the metrics
@@ -266,11 +234,38 @@ def _train_and_test(
     return metrics
 
 
+def _fit(trainer, module, datamodule, plain: dict, ckpt_path: str | None, start: float) -> None:
+    """trainer.fit; a run that stops early writes its metrics.json and raises RunStopped."""
+    run_dir = Path(plain["paths"]["run_dir"])
+    on_interrupt = next(c for c in trainer.callbacks if isinstance(c, CheckpointOnInterrupt))
+    try:
+        with ctrl_c_stops_after_batch() as interrupted:
+            trainer.fit(
+                module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=WEIGHTS_ONLY
+            )
+    except ScheduleMismatch as error:
+        raise ConfigError("ckpt_path", str(error)) from None
+    except NonFiniteLoss as error:
+        _stop(trainer, module, plain, run_dir, start, "failed", f"non-finite loss: {error}")
+        raise RunStopped(
+            f"training stopped: {error}; best checkpoint so far: "
+            f"{_best_path(trainer) or 'none (no epoch finished)'}",
+            exit_code=1,
+        ) from None
+    except SIGTERMException:
+        how = "Ctrl-C" if interrupted.get("signal") == signal.SIGINT else "SIGTERM"
+        reason = (
+            f"interrupted by {how} at epoch {trainer.current_epoch}, step {trainer.global_step}"
+        )
+        _stop(trainer, module, plain, run_dir, start, "interrupted", reason)
+        saved = f"checkpoint saved: {on_interrupt.saved}; " if on_interrupt.saved else ""
+        raise RunStopped(
+            f"{reason}; {saved}continue with: {resume_command(run_dir)}",
+            exit_code=128 + (signal.SIGINT if how == "Ctrl-C" else signal.SIGTERM),
+        ) from None
+
+
 _RUNS_IN_PROCESS = []  # a sweep's jobs share a process with the basic launcher
-
-
-def _n_features(series: np.ndarray) -> int:
-    return series.shape[1] if series.ndim > 1 else 1
 
 
 def _phase_origin(age_at_start: float | None) -> float | None:
@@ -345,7 +340,7 @@ def _report(trainer, module, datamodule, plain, metrics, run_dir: Path, origin=N
         # warmed-up stream, so it gets the one-step picture and the test metrics only.
         _stream_prediction_figure(module, datamodule, run_dir, writers, trainer.global_step)
     else:
-        evaluation = evaluate_with_config(network_forecaster(module.net), datamodule.series, plain)
+        evaluation = evaluate_with_config(network_forecaster(module.net), datamodule.split, plain)
         metrics["forecast"] = evaluation.summary
         time = _series_time(plain)
         write_figures(evaluation, run_dir / "plots", writers, "test", trainer.global_step, time)

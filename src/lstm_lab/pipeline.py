@@ -25,7 +25,7 @@ def build_series(plain: dict):
         series = instantiate(data["series"])
     except InstantiationException as error:
         if isinstance(error.__cause__, SeriesFileError):
-            raise ConfigError(f"data.series.{error.__cause__.key}", str(error.__cause__)) from None
+            raise error.__cause__.within("data.series") from None
         raise
     series = _checked_series(series, data["series"]["_target_"])
     bounds = split_bounds(len(series), data["split"]["train"], data["split"]["val"])
@@ -55,6 +55,8 @@ def _checked_series(series, target: str):
     Returned as (time, features) float32, the form every DataModule reads."""
     import numpy as np
 
+    from lstm_lab.data.windows import as_columns
+
     try:
         array = np.asarray(series, dtype=np.float32)
     except (TypeError, ValueError):
@@ -68,4 +70,4 @@ def _checked_series(series, target: str):
         )
     if not np.isfinite(array).all():
         raise ConfigError("data.series._target_", f"{target} returned NaN or infinite values")
-    return array[:, None] if array.ndim == 1 else array
+    return as_columns(array)

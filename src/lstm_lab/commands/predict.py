@@ -1,0 +1,104 @@
+"""lstm-predict's work as a library function: the next `steps` values after the end of a series,
+from a trained run.
+
+The series is the run's own data or a .csv/.npy file; it is scaled with the run's scaler
+(fitted on the run's training split), its last window is rolled out with predictions fed
+back, and the forecast is written to a CSV in original units.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig
+
+from lstm_lab.config import ConfigError, validate_tool
+from lstm_lab.data.windows import as_columns
+
+
+def predict_from_config(cfg: DictConfig) -> Path:
+    """lstm-predict's config (configs/predict.yaml) -> the forecast CSV written, its path."""
+    return predict(validate_tool(cfg, "predict"))
+
+
+def read_values(path: Path) -> np.ndarray:
+    """A (time, features) float array from a .npy file or a numeric CSV (header optional)."""
+    if not path.is_file():
+        raise ConfigError("input", f"{path}: no such file")
+    try:
+        if path.suffix == ".npy":
+            values = np.load(path, allow_pickle=False)
+        else:
+            try:
+                values = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
+            except ValueError:  # a header line
+                values = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64, skiprows=1)
+        values = np.asarray(values, dtype=np.float64)
+    except (ValueError, OSError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ConfigError("input", f"{path}: not a numeric .csv or .npy series ({first})") from None
+    if values.ndim not in (1, 2) or not np.all(np.isfinite(values)):
+        raise ConfigError("input", f"{path}: must be a 1-D or 2-D array of finite numbers")
+    return as_columns(values)
+
+
+def forecast_after(run, values: np.ndarray, steps: int) -> np.ndarray:
+    """Roll the network out from the last window of `values` (original units) for `steps`;
+    a stateful network from the state it reaches over all of `values`."""
+    from lstm_lab.evaluation.forecast import network_forecaster, rollout
+
+    data, scaler = run.plain["data"], run.scaler  # fitted on the run's training split
+    if run.stateful:  # the state warmed up over the whole series, then carried on
+        import torch
+
+        from lstm_lab.evaluation.stream_forecast import stream_rollout
+
+        x = torch.from_numpy(np.ascontiguousarray(scaler.transform(values), dtype=np.float32))
+        pred = stream_rollout(run.net, x, steps, data["eval_batch_size"])
+        return scaler.inverse_target(pred.astype(np.float64))
+    window = scaler.transform(values)[-data["window"] :][None]
+    pred = rollout(network_forecaster(run.net), window, steps)[0]
+    return scaler.inverse_target(pred.astype(np.float64))
+
+
+def write_csv(path: Path, forecast: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    rows = np.column_stack([np.arange(1, len(forecast) + 1), forecast])
+    np.savetxt(tmp, rows, delimiter=",", header="step,forecast", comments="", fmt=["%d", "%.9g"])
+    os.replace(tmp, path)  # a reader never sees half a file
+
+
+def predict(plain: dict) -> Path:
+    """lstm-predict's work on its validated keys: the forecast CSV written, its path."""
+    from lstm_lab.evaluation.forecast import rollout_refusal
+    from lstm_lab.records.restore import restore  # torch from here on
+
+    run = restore(plain["run_dir"], plain["ckpt_path"])
+    values = run.series if plain["input"] is None else read_values(Path(plain["input"]))
+    window, n_features = run.plain["data"]["window"], run.series.shape[1]
+    window = 1 if run.stateful else window
+    key = "input" if plain["input"] else "run_dir"
+    if values.shape[1] != n_features:
+        raise ConfigError(
+            key, f"{plain['input']}: has {values.shape[1]} columns; the model reads {n_features}"
+        )
+    if len(values) < window:
+        raise ConfigError(key, f"{len(values)} values are fewer than one window ({window})")
+    refusal = rollout_refusal(n_features)
+    if refusal:
+        raise ConfigError(key, refusal)
+
+    from lstm_lab.training.threads import set_threads, shape_of
+
+    setting = run.plain.get("threads") if plain["threads"] is None else plain["threads"]
+    # a rollout feeds one window at a time: a batch of one
+    set_threads(setting, {**shape_of(run.plain, *run.series.shape[:2]), "batch_size": 1})
+    forecast = forecast_after(run, values, plain["steps"])
+    output = Path(plain["output"]) if plain["output"] else run.run_dir / "forecast.csv"
+    write_csv(output, forecast)
+    source = plain["input"] or "the run's own series"
+    print(f"Forecast of the {plain['steps']} values after the end of {source}: {output}")
+    return output

@@ -1,0 +1,122 @@
+"""The one place a refusal becomes the line a user reads: every bad setting (SettingError and
+its subclasses), Hydra's and OmegaConf's config errors, and a run that stopped early (RunStopped)
+turn into a CommandError carrying `prog: error: <line>`'s line and the exit status (2 for a bad
+setting). The Python functions (api.py) raise it; the console scripts (cli/shell.py) print it.
+
+`LSTM_LAB_VERBOSE=1` (the commands' `--verbose`) lets the original exception through instead,
+traceback and all. Imports Hydra and OmegaConf, never torch."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Callable, Iterator
+
+from hydra.errors import (
+    ConfigCompositionException,
+    InstantiationException,
+    MissingConfigException,
+    OverrideParseException,
+)
+from omegaconf.errors import OmegaConfBaseException
+
+from lstm_lab.config.keyspec import unknown_key_message
+from lstm_lab.setting_error import SettingError
+from lstm_lab.training.stopped import RunStopped
+
+USER_ERRORS = (
+    SettingError,
+    ConfigCompositionException,
+    InstantiationException,
+    MissingConfigException,
+    OverrideParseException,
+    OmegaConfBaseException,
+)
+
+# Hydra plugins of the optional extras (pyproject.toml), by the config they register.
+PLUGIN_EXTRAS = {
+    "hydra/launcher/joblib": "parallel",
+    "hydra/launcher/submitit_local": "slurm",
+    "hydra/launcher/submitit_slurm": "slurm",
+    "hydra/launcher/ray": "ray",
+    "hydra/sweeper/optuna": "optuna",
+}
+
+
+class CommandError(Exception):
+    """A command refused its input or stopped early: `str(error)` is the one line the command
+    prints after `prog: error: `, `exit_code` the status it exits with."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class CommandExit(SystemExit):
+    """A CommandError on its way out of a job Hydra's app runs: a SystemExit passes through
+    Hydra's job runner untouched (it reports any Exception a task raises, multi-line)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(code)
+        self.message = message
+
+
+@contextlib.contextmanager
+def command_errors_as_exits() -> Iterator[None]:
+    """Inside a Hydra app's task: a CommandError leaves as a CommandExit."""
+    try:
+        yield
+    except CommandError as error:
+        raise CommandExit(error.exit_code, str(error)) from None
+
+
+def verbose() -> bool:
+    return os.environ.get("LSTM_LAB_VERBOSE") == "1"
+
+
+@contextlib.contextmanager
+def refusals_as_command_errors(on_refusal: Callable[[], None] | None = None) -> Iterator[None]:
+    """Inside: a bad setting becomes CommandError(its line, 2), after `on_refusal` (which removes
+    what the refused run left); a stopped run CommandError(its line, its status)."""
+    try:
+        yield
+    except USER_ERRORS as error:
+        if verbose():
+            raise
+        if on_refusal is not None:
+            on_refusal()
+        raise CommandError(describe(error), 2) from None
+    except RunStopped as stopped:
+        if verbose():
+            raise
+        raise CommandError(str(stopped), stopped.exit_code) from None
+
+
+def plugin_hint(message: str) -> str:
+    """How to install the extra whose Hydra plugin a config asked for, or ''."""
+    found = re.search(r"Could not find '(hydra/\w+/\w+)'", message)
+    extra = PLUGIN_EXTRAS.get(found.group(1)) if found else None
+    if extra is None:
+        return ""
+    # The ray extra wants cloudpickle<3, which the tested pins (constraints.txt) exclude.
+    command = "pip install -e '.[ray]'" if extra == "ray" else f"make extras EXTRAS={extra}"
+    return f"; it comes with the `{extra}` extra: {command}"
+
+
+def describe(error: BaseException) -> str:
+    """One line saying what was wrong, naming the key when there is one."""
+    cause = error.__cause__ if isinstance(error.__cause__, OmegaConfBaseException) else error
+    if isinstance(error, MissingConfigException) and error.options:
+        first = str(error).strip().splitlines()[0]
+        available = ", ".join(sorted(error.options))
+        return f"{first}; available: {available}{plugin_hint(first)}"
+    if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
+        msg = str(getattr(cause, "msg", cause)).strip().splitlines()[0]
+        if "not in struct" in msg or "Missing key" in msg:
+            parent = getattr(cause, "parent_node", None)
+            known = list(parent.keys()) if hasattr(parent, "keys") else []
+            msg = unknown_key_message(cause.key, known)
+        return f"{cause.full_key}: {msg}"
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return " ".join(lines[:2]) if lines else type(error).__name__
