@@ -64,7 +64,8 @@ def test_gaps_fail_by_default_naming_file_column_and_line(tmp_path):
     with pytest.raises(SeriesFileError) as info:
         read_csv(path, "y", ["x"], time="t")
     assert info.value.key == "target"
-    assert str(info.value).startswith(f"{path}: column 'y', line 3 is missing a value")
+    assert info.value.message.startswith(f"{path}: column 'y', line 3 is missing a value")
+    assert str(info.value) == f"target: {info.value.message}"  # key: message, as every setting
 
 
 def test_gaps_dropped(tmp_path):
@@ -130,7 +131,7 @@ def test_bad_files_are_one_line_naming_the_argument_file_and_column(
     with pytest.raises(SeriesFileError) as info:
         read_csv(path, **kwargs)
     assert info.value.key == key
-    assert str(info.value).startswith(f"{path}: ") and message in str(info.value)
+    assert info.value.message.startswith(f"{path}: ") and message in info.value.message
     assert "\n" not in str(info.value)
 
 
@@ -145,7 +146,7 @@ def test_columns_named_twice_are_refused_before_reading(tmp_path):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(SeriesFileError, match=r"^nope\.csv: no such file$") as info:
+    with pytest.raises(SeriesFileError, match=r"^path: nope\.csv: no such file$") as info:
         read_csv("nope.csv", "y")
     assert info.value.key == "path"
 
