@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from lstm_lab.data.windows import ChronologicalSplit
 from lstm_lab.evaluation.baselines import (
     LinearAR,
     estimate_period,
@@ -16,7 +17,7 @@ from lstm_lab.evaluation.baselines import (
 )
 from lstm_lab.evaluation.forecast import network_forecaster, rollout
 from lstm_lab.evaluation.metrics import errors, mse_by_step, skill
-from lstm_lab.evaluation.suite import evaluate_forecasts
+from lstm_lab.evaluation.suite import evaluate_split
 
 
 class AddSteps(nn.Module):
@@ -126,7 +127,9 @@ def scaled_persistence(x):
 def test_suite_compares_a_known_forecaster_with_the_baselines():
     # The forecaster is persistence, so its skill against persistence is 0; the series has an
     # exact period of 20 steps, so seasonal naive and the linear AR are (nearly) exact.
-    ev = evaluate_forecasts(scaled_persistence, periodic_series(), 10, 1, 0.7, 0.15)
+    ev = evaluate_split(
+        scaled_persistence, ChronologicalSplit.of(periodic_series(), 0.7, 0.15), 10, 1
+    )
     s = ev.summary
     assert s["period"] == 20 and s["period_source"].startswith("estimated")
     assert s["one_step"]["mse"] == pytest.approx(s["baselines"]["persistence"]["one_step"]["mse"])
@@ -152,13 +155,11 @@ def test_suite_compares_a_known_forecaster_with_the_baselines():
 
 
 def test_suite_rollout_origins_period_from_config_and_multi_step_horizon():
-    ev = evaluate_forecasts(
+    ev = evaluate_split(
         lambda x: np.repeat(x[:, -1, :1], 2, axis=1),  # persistence for two steps at once
-        periodic_series(),
+        ChronologicalSplit.of(periodic_series(), 0.7, 0.15),
         10,
         2,
-        0.7,
-        0.15,
         rollout_steps=5,
         period=10,
         max_origins=4,
@@ -175,16 +176,22 @@ def test_suite_rollout_origins_period_from_config_and_multi_step_horizon():
 
 def test_suite_skips_or_refuses_the_rollout_of_multivariate_input():
     series = np.stack([periodic_series(), periodic_series() ** 2], axis=1)
-    ev = evaluate_forecasts(scaled_persistence, series, 10, 1, 0.7, 0.15)
+    ev = evaluate_split(scaled_persistence, ChronologicalSplit.of(series, 0.7, 0.15), 10, 1)
     assert ev.rollout is None and ev.summary["rollout"] is None
     assert "no rollout" in ev.summary["notes"][0]
     assert ev.summary["skill"].keys() == {"one_step"}
     with pytest.raises(ValueError, match="single input feature"):
-        evaluate_forecasts(scaled_persistence, series, 10, 1, 0.7, 0.15, rollout_steps=5)
-    none = evaluate_forecasts(scaled_persistence, periodic_series(), 10, 1, 0.7, 0.15, 0)
+        evaluate_split(
+            scaled_persistence, ChronologicalSplit.of(series, 0.7, 0.15), 10, 1, rollout_steps=5
+        )
+    none = evaluate_split(
+        scaled_persistence, ChronologicalSplit.of(periodic_series(), 0.7, 0.15), 10, 1, 0
+    )
     assert none.rollout is None and not none.summary["notes"]
 
 
 def test_suite_refuses_a_rollout_longer_than_the_test_split():
     with pytest.raises(ValueError, match="longer than the test split"):
-        evaluate_forecasts(scaled_persistence, periodic_series(), 10, 1, 0.7, 0.15, 61)
+        evaluate_split(
+            scaled_persistence, ChronologicalSplit.of(periodic_series(), 0.7, 0.15), 10, 1, 61
+        )

@@ -47,22 +47,6 @@ class ForecastEvaluation:
     test_start: int
 
 
-def evaluate_forecasts(
-    forecaster: Forecaster,
-    series: np.ndarray,
-    window: int,
-    horizon: int,
-    train: float,
-    val: float,
-    rollout_steps: int | None = None,
-    period: int | None = None,
-    max_origins: int = 256,
-) -> ForecastEvaluation:
-    """`evaluate_split` on `series` split and scaled as for training (ChronologicalSplit)."""
-    split = ChronologicalSplit.of(series, train, val)
-    return evaluate_split(forecaster, split, window, horizon, rollout_steps, period, max_origins)
-
-
 def evaluate_split(
     forecaster: Forecaster,
     split: ChronologicalSplit,
