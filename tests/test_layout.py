@@ -74,3 +74,25 @@ def test_readme_layout_names_every_folder_and_every_module_outside_the_core():
             if m.name != "__init__.py" and m.name not in named
         ]
     assert not missing, missing
+
+
+def test_no_module_imports_itself_back_through_others():
+    """No import cycle under src/ (lazy imports included): each module reads as a layer on
+    those it imports."""
+    modules = {
+        ".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in PACKAGE.rglob("*.py")
+    }
+    graph = {m: (imported_modules(p) & modules.keys()) - {m} for m, p in modules.items()}
+
+    def reaches(start: str) -> set[str]:
+        seen, todo = set(), list(graph[start])
+        while todo:
+            module = todo.pop()
+            if module not in seen:
+                seen.add(module)
+                todo += graph[module]
+        return seen
+
+    cycles = sorted(m for m in graph if m in reaches(m))
+    assert not cycles, cycles

@@ -41,9 +41,11 @@ def test_a_config_composed_by_hydra_without_its_hydra_node_gets_the_commands(in_
     import lstm_lab.config  # noqa: F401  (the schema's defaults, in Hydra's ConfigStore)
 
     with initialize_config_dir(str(lstm_lab.CONFIG_DIR), version_base="1.3"):
-        cfg = compose("train", [*ONE_EPOCH, "model.hidden_sise=8"])
+        cfg = compose("train", ONE_EPOCH)
+    assert "hydra" not in cfg
+    cfg.model.hidden_size = 0
     with pytest.raises(CommandError) as refused:
         lstm_lab.train(cfg)  # refused as the command refuses it, leaving no run directory
-    assert str(refused.value) == "model.hidden_sise: unknown key (did you mean 'hidden_size'?)"
+    assert str(refused.value) == "model.hidden_size: got 0; must be an integer >= 1"
     assert refused.value.exit_code == 2
     assert not list((in_tmp / "outputs" / "runs").iterdir())

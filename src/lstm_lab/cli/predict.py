@@ -5,22 +5,9 @@ a refusal is printed as one line.
 
 from __future__ import annotations
 
-from pathlib import Path
+from lstm_lab.cli.shell import command_app, run_cli
 
-import hydra
-from omegaconf import DictConfig
-
-from lstm_lab import CONFIG_DIR
-from lstm_lab.cli.shell import run_cli
-from lstm_lab.user_errors import command_errors_as_exits
-
-
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="predict")
-def predict_app(cfg: DictConfig) -> Path:
-    from lstm_lab import api
-
-    with command_errors_as_exits():
-        return api.predict(cfg)
+predict_app = command_app("predict", "predict", __name__)
 
 
 def main() -> None:

@@ -9,8 +9,33 @@ import gc
 import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
-from lstm_lab.user_errors import CommandError, CommandExit, refusals_as_command_errors
+import hydra
+from omegaconf import DictConfig
+
+from lstm_lab import CONFIG_DIR
+from lstm_lab.user_errors import (
+    CommandError,
+    CommandExit,
+    command_errors_as_exits,
+    refusals_as_command_errors,
+)
+
+
+def command_app(config_name: str, command: str, module: str) -> Callable[[], Any]:
+    """The Hydra app of a command that runs no sweep of its own (lstm-eval, lstm-predict): its
+    config composed from the command line, handed to `lstm_lab.<command>`."""
+
+    def task(cfg: DictConfig) -> Any:
+        from lstm_lab import api
+
+        with command_errors_as_exits():
+            return getattr(api, command)(cfg)
+
+    task.__module__ = module  # Hydra names the job after it (hydra.job.name)
+    app = hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)
+    return app(task)
 
 
 def run_cli(app: Callable[[], object], prog: str) -> None:

@@ -33,11 +33,8 @@ def command_line_evaluation(cfg: DictConfig) -> dict:
 def evaluate_restored(run, threads: int | str | None = None) -> dict:
     from torch.utils.tensorboard import SummaryWriter
 
-    from lstm_lab.data.csv_file import time_axis
-    from lstm_lab.evaluation.forecast import network_forecaster
     from lstm_lab.evaluation.metrics import errors_by_step
-    from lstm_lab.evaluation.run_figures import write_figures
-    from lstm_lab.evaluation.suite import evaluate_with_config
+    from lstm_lab.evaluation.run_report import window_report
     from lstm_lab.records.report import print_forecast, write_json
     from lstm_lab.training.threads import set_threads, shape_of
 
@@ -51,15 +48,12 @@ def evaluate_restored(run, threads: int | str | None = None) -> dict:
         if run.stateful:
             summary, plots = evaluate_stream(run, out_dir / "plots", writer, f"eval/{name}", step)
         else:
-            evaluation = evaluate_with_config(network_forecaster(run.net), run.split, run.plain)
+            evaluation, plots = window_report(
+                run.net, run.split, run.plain, out_dir / "plots", [writer], f"eval/{name}", step
+            )
             summary = evaluation.summary
             one = evaluation.one_step  # the test metrics, per step ahead too, as training's
             summary["one_step"] = errors_by_step(one.true, one.pred["model"])
-            # a CSV's time column labels the x axis, as in the plots training made
-            time = time_axis(run.plain["data"]["series"])
-            plots = write_figures(
-                evaluation, out_dir / "plots", [writer], f"eval/{name}", step, time
-            )
     finally:
         writer.close()
     result = {
@@ -101,16 +95,20 @@ def evaluate_stream(run, plot_dir, writer, tag: str, step: int):
 
     from lstm_lab.data.streams import make_streams
     from lstm_lab.evaluation.metrics import errors_by_step
-    from lstm_lab.evaluation.run_figures import write_stream_figure
-    from lstm_lab.evaluation.stream_forecast import scored_predictions
+    from lstm_lab.evaluation.run_report import stream_report
 
     data = run.plain["data"]
     split = data["split"]
     test = make_streams(run.split.scaled, data["horizon"], split["train"], split["val"], 1)["test"]
     x = torch.from_numpy(np.ascontiguousarray(test.x))
-    scaled_true, scaled_pred = scored_predictions(
-        run.net, x, test.y, test.scored, data["eval_batch_size"]
+    true, pred, plots = stream_report(
+        run.net,
+        (x, test.y, test.scored),
+        data["eval_batch_size"],
+        run.scaler,
+        plot_dir,
+        [writer],
+        tag,
+        step,
     )
-    true, pred = (run.scaler.inverse_target(v) for v in (scaled_true, scaled_pred))
-    plots = write_stream_figure(true, pred, plot_dir, [writer], tag, step)
     return {"mode": "stateful", "one_step": errors_by_step(true, pred), "rollout": None}, plots

@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from lstm_lab.config import schema
+import lstm_lab.config.schema as schema
 from lstm_lab.config.keyspec import (
     ConfigError,
     check_section,

@@ -318,17 +318,8 @@ def _stop(trainer, module, plain, run_dir: Path, start: float, status: str, reas
         write_json(run_dir / "metrics.json", metrics)
 
 
-def _series_time(plain: dict):
-    """The time of each step of the series, when it has a time column (CSV data)."""
-    from lstm_lab.data.csv_file import time_axis
-
-    return time_axis(plain["data"]["series"])
-
-
 def _report(trainer, module, datamodule, plain, metrics, run_dir: Path, origin=None) -> None:
-    from lstm_lab.evaluation.forecast import network_forecaster
-    from lstm_lab.evaluation.run_figures import write_figures
-    from lstm_lab.evaluation.suite import evaluate_with_config
+    from lstm_lab.evaluation.run_report import window_report
 
     writers = [
         logger.experiment
@@ -340,10 +331,11 @@ def _report(trainer, module, datamodule, plain, metrics, run_dir: Path, origin=N
         # warmed-up stream, so it gets the one-step picture and the test metrics only.
         _stream_prediction_figure(module, datamodule, run_dir, writers, trainer.global_step)
     else:
-        evaluation = evaluate_with_config(network_forecaster(module.net), datamodule.split, plain)
+        step = trainer.global_step
+        evaluation, _ = window_report(
+            module.net, datamodule.split, plain, run_dir / "plots", writers, "test", step
+        )
         metrics["forecast"] = evaluation.summary
-        time = _series_time(plain)
-        write_figures(evaluation, run_dir / "plots", writers, "test", trainer.global_step, time)
 
     hp_metrics = {
         "hp/best_val_loss": metrics["best_val_loss"],
@@ -376,13 +368,17 @@ def forecast_hp_metrics(summary: dict) -> dict[str, float]:
 
 def _stream_prediction_figure(module, datamodule, run_dir: Path, writers, step: int) -> None:
     """True vs one-step predictions of the warmed-up test stream, in original units."""
-    from lstm_lab.evaluation.run_figures import write_stream_figure
-    from lstm_lab.evaluation.stream_forecast import scored_predictions
+    from lstm_lab.evaluation.run_report import stream_report
 
     x, y, scored = datamodule.tensors["test"]
-    true, pred = scored_predictions(
-        module.net, x, y.cpu().numpy(), scored.cpu().numpy(), datamodule.eval_batch_size
+    test = (x, y.cpu().numpy(), scored.cpu().numpy())
+    stream_report(
+        module.net,
+        test,
+        datamodule.eval_batch_size,
+        datamodule.scaler,
+        run_dir / "plots",
+        writers,
+        "test",
+        step,
     )
-    scaler = datamodule.scaler
-    true, pred = scaler.inverse_target(true), scaler.inverse_target(pred)
-    write_stream_figure(true, pred, run_dir / "plots", writers, "test", step)
