@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lstm_lab.user_errors import CommandError, refusals_as_command_errors
+from lstm_lab.user_errors import CommandError, CommandExit, refusals_as_command_errors
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -170,8 +170,8 @@ def _run_app(app: str, name: str, args: list[str]) -> Any:
     try:
         with refusals_as_command_errors():
             getattr(import_module(module), function)()
-    except SystemExit as stop:
-        raise CommandError(getattr(stop, "message", ""), int(stop.code or 0)) from None
+    except CommandExit as stop:  # a job's refusal, on its way out of Hydra's app
+        raise CommandError(stop.message, int(stop.code)) from None
     finally:
         SWEEP_RESULTS.reset(token)
         sys.argv = saved_argv

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from lstm_lab.data.windows import as_columns
+
 
 def sine_series(
     n_points: int = 1000,
@@ -30,4 +32,4 @@ def sine_series(
         y += w["amplitude"] * np.sin(w["frequency"] * t + w["phase"])
     if noise > 0:
         y += np.random.default_rng(seed).normal(0.0, noise, size=n_points)
-    return y.astype(np.float32)[:, None]
+    return as_columns(y)  # (time, 1) float32
