@@ -279,7 +279,7 @@ def check_ckpt_path(cell: Cell, row: str) -> None:
 
 
 def check_eval(cell: Cell, row: str) -> None:
-    from lstm_lab.cli.evaluate import evaluate_restored
+    from lstm_lab.commands.evaluate import evaluate_restored
     from lstm_lab.records.restore import restore
 
     cell.monkeypatch.chdir(cell.root)
@@ -290,7 +290,7 @@ def check_eval(cell: Cell, row: str) -> None:
 
 
 def check_predict(cell: Cell, row: str) -> None:
-    from lstm_lab.cli.predict import predict
+    from lstm_lab.commands.predict import predict
     from lstm_lab.config import validate_tool
 
     cell.monkeypatch.chdir(cell.root)

@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from helpers import QUICK, hparams_session, load_events, read_metrics, run, train
-from lstm_lab.cli.evaluate import evaluate_restored
-from lstm_lab.cli.predict import forecast_after
+from lstm_lab.commands.evaluate import evaluate_restored
+from lstm_lab.commands.predict import forecast_after
 from lstm_lab.config import ConfigError, validate
 from lstm_lab.data.stream_datamodule import StreamChunks, StreamDataModule
 from lstm_lab.data.streams import cut_streams, make_streams, step_pairs
