@@ -11,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from helpers import QUICK, cli, read_metrics, run, run_dirs
 from lstm_lab import CONFIG_DIR
 from lstm_lab.config import ConfigError
-from lstm_lab.records import sweep  # noqa: F401 (sweep: its resolver)
+from lstm_lab.training import sweep_threads  # noqa: F401 (its resolver)
 from lstm_lab.training.strategies import check_strategy, reruns_command_line
 
 # Relative tolerance of the 2-process run against the 1-process run: the same windows and

@@ -1,8 +1,10 @@
 """torch threads for each job of a parallel sweep: configs/launcher/joblib.yaml sets
-`threads: ${threads_per_job:${hydra:launcher.n_jobs}}` (the resolver is registered with the run
-directory's, by hydra_job.register_resolvers). Imports neither torch nor Lightning."""
+`threads: ${threads_per_job:${hydra:launcher.n_jobs}}`; importing this module registers the
+resolver (lstm-train and hydra_job.compose_config do). Imports neither torch nor Lightning."""
 
 from __future__ import annotations
+
+from omegaconf import OmegaConf
 
 
 def available_cores() -> int:
@@ -21,3 +23,6 @@ def threads_per_job(n_jobs: int | None) -> int:
     if jobs < 0:
         jobs = max(1, cores + 1 + jobs)
     return max(1, cores // max(1, jobs))
+
+
+OmegaConf.register_new_resolver("threads_per_job", threads_per_job, replace=True)
