@@ -49,3 +49,14 @@ def test_a_config_composed_by_hydra_without_its_hydra_node_gets_the_commands(in_
     assert str(refused.value) == "model.hidden_size: got 0; must be an integer >= 1"
     assert refused.value.exit_code == 2
     assert not list((in_tmp / "outputs" / "runs").iterdir())
+
+
+def test_a_refused_run_leaves_the_callers_logging_as_it_was(in_tmp):
+    import logging
+
+    root = logging.getLogger()
+    before = list(root.handlers)
+    with pytest.raises(CommandError):
+        lstm_lab.train([*ONE_EPOCH, "data.window=0"])  # refused inside the job
+    assert root.handlers == before
+    logging.getLogger("lstm_lab").warning("the caller logs on")  # no handler of the removed run

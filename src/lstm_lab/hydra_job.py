@@ -79,8 +79,12 @@ def complete(cfg: DictConfig, config_name: str) -> DictConfig:
 @contextlib.contextmanager
 def hydra_job(cfg: DictConfig) -> Iterator[tuple[DictConfig, Path]]:
     """Run the job of a composed config (its `hydra` node included): yields the task config
-    (no `hydra` node) and the job's output directory. HydraConfig is as it was afterwards."""
+    (no `hydra` node) and the job's output directory. HydraConfig and the root logger are as
+    they were afterwards: a library call leaves no handler on the caller's logging (the job's log
+    file may be gone with a refused run's directory)."""
     before = HydraConfig.instance().cfg
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     cfg = copy.deepcopy(cfg)
     HydraConfig.instance().set_config(cfg)
     try:
@@ -102,6 +106,17 @@ def hydra_job(cfg: DictConfig) -> Iterator[tuple[DictConfig, Path]]:
         with env_override(dict(cfg.hydra.job.env_set)):
             yield task, output_dir
     finally:
-        for handler in logging.getLogger().handlers:
-            handler.flush()
         HydraConfig.instance().cfg = before
+        _restore_root_logger(handlers, level)
+
+
+def _restore_root_logger(handlers: list[logging.Handler], level: int) -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):  # the job's console and log-file handlers
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
