@@ -107,10 +107,11 @@ def hydra_job(cfg: DictConfig) -> Iterator[tuple[DictConfig, Path]]:
             yield task, output_dir
     finally:
         HydraConfig.instance().cfg = before
-        _restore_root_logger(handlers, level)
+        restore_root_logger(handlers, level)
 
 
-def _restore_root_logger(handlers: list[logging.Handler], level: int) -> None:
+def restore_root_logger(handlers: list[logging.Handler], level: int) -> None:
+    """The root logger back to `handlers` and `level`: the ones added since are closed."""
     root = logging.getLogger()
     for handler in list(root.handlers):  # the job's console and log-file handlers
         if handler not in handlers:

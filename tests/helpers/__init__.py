@@ -97,6 +97,8 @@ def run(
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
 
+    from lstm_lab.hydra_job import restore_root_logger
+
     main = entry_point(prog)
     out, err = io.StringIO(), io.StringIO()
     saved_env, saved_argv, saved_cwd = dict(os.environ), sys.argv, os.getcwd()
@@ -130,14 +132,7 @@ def run(
         GlobalHydra.instance().clear()
         HydraConfig.instance().cfg = None
         torch.set_num_threads(threads)
-        for handler in list(root.handlers):  # Hydra's console and run-log handlers
-            if handler not in handlers:
-                root.removeHandler(handler)
-                handler.close()
-        for handler in handlers:
-            if handler not in root.handlers:
-                root.addHandler(handler)
-        root.setLevel(level)
+        restore_root_logger(handlers, level)  # Hydra's console and run-log handlers go
     return Completed([prog, *args], code, out.getvalue(), err.getvalue())
 
 
