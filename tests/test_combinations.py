@@ -209,7 +209,7 @@ class Cell:
     def stop(self, row: str, fault: str) -> Path:
         """A run of the setup stopped by `fault` (SIGTERM or CRASH@epoch:batch); its directory."""
         name = fault.split("@")[0]
-        with pytest.raises(Exception) as stop:
+        with pytest.raises(BaseException) as stop:
             self.train(row, name, fault=fault)
         run_dir = compose_run(self.root, row, name)[1]
         if name == "SIGTERM":

@@ -216,6 +216,10 @@ def run_cli(app: Callable[[], object], prog: str) -> None:
     atexit.unregister(collect_nothing_at_exit)  # once, however often run_cli runs
     atexit.register(collect_nothing_at_exit)  # runs after the handlers torch & co. add later
     try:
+        from lstm_lab import CONFIG_DIR
+        from lstm_lab.config.files import check_command_line
+
+        check_command_line(sys.argv[1:], CONFIG_DIR)  # the files Hydra will read, before it does
         app()
     except CommandExit as stop:
         print(f"{prog}: error: {stop.message}", file=sys.stderr)

@@ -68,7 +68,7 @@ def _status(run_dir: Path) -> str | None:
         return None
 
 
-def start_checkpoint(plain: dict) -> str | None:
+def start_checkpoint(plain: dict, n_features: int | None = None) -> str | None:
     """The checkpoint training continues from (resume: the run's last.ckpt), checked safely."""
     from lstm_lab.records.checkpoints import check_training_checkpoint
     from lstm_lab.records.rundirs import checkpoint_dir
@@ -82,10 +82,12 @@ def start_checkpoint(plain: dict) -> str | None:
                 f"{plain['resume']} has no {last.name} to continue from (it stopped before its "
                 "first epoch ended); start it again instead",
             )
-        check_training_checkpoint(last, "resume", steps_per_call(plain))
+        check_training_checkpoint(last, "resume", steps_per_call(plain), plain, n_features)
         return str(last)
     if plain.get("ckpt_path"):
-        check_training_checkpoint(plain["ckpt_path"], "ckpt_path", steps_per_call(plain))
+        check_training_checkpoint(
+            plain["ckpt_path"], "ckpt_path", steps_per_call(plain), plain, n_features
+        )
         return plain["ckpt_path"]
     return None
 
@@ -102,7 +104,7 @@ def train_app(cfg: DictConfig) -> float:
     from lstm_lab.training.memory import check_fits
 
     check_fits(plain, len(series), series.shape[1] if series.ndim > 1 else 1)
-    ckpt_path = start_checkpoint(plain)
+    ckpt_path = start_checkpoint(plain, series.shape[1] if series.ndim > 1 else 1)
     from lstm_lab.training.run import train_and_test  # torch and Lightning from here on
 
     return train_and_test(cfg, plain, series, ckpt_path=ckpt_path)["best_val_loss"]

@@ -89,6 +89,9 @@ def restore(
     check_evaluation(plain, *series.shape[:2])
 
     checkpoint = load_checkpoint(ckpt)
+    from lstm_lab.records.compat import check_compatible
+
+    check_compatible(checkpoint, ckpt, plain, series.shape[1], "ckpt_path")
     data = plain["data"]
     try:  # the transform's scale comes with the weights
         net = build_network(

@@ -28,9 +28,11 @@ from lstm_lab.records.rundirs import checkpoint_dir, resume_command
 from lstm_lab.training.distributed import RunProgress, load_tested_weights, progress, run_progress
 from lstm_lab.training.errors import RunStopped
 from lstm_lab.training.memory import is_out_of_memory
+from lstm_lab.training.failures import failure_reason
 from lstm_lab.training.safeguards import (
     CheckpointOnInterrupt,
     ExactResume,
+    RecordRunConfig,
     StopOnNonFiniteLoss,
     ctrl_c_stops_after_batch,
 )
@@ -159,6 +161,7 @@ def build_trainer(cfg: DictConfig, plain: dict, **overrides: Any) -> L.Trainer:
             *instantiate_all(cfg.get("callbacks")),
             StopOnNonFiniteLoss(),
             ExactResume(),
+            RecordRunConfig(plain),
             CheckpointOnInterrupt(checkpoint_dir(plain) / "last.ckpt"),
             RunProgress(plain.get("threads")),
         ],
@@ -235,6 +238,12 @@ def _train_and_test(
             f"{reason}; {saved}continue with: {resume_command(run_dir)}",
             exit_code=128 + (signal.SIGINT if how == "Ctrl-C" else signal.SIGTERM),
         ) from None
+    except Exception as error:  # anything else: the run is marked failed, never left as is
+        if isinstance(error, MemoryError) or is_out_of_memory(error):
+            raise  # train_and_test's own line
+        reason = failure_reason(error, ckpt_path)
+        _stop(trainer, module, plain, run_dir, start, "failed", reason)
+        raise RunStopped(f"training failed: {reason}", exit_code=1) from error
 
     trained_at = process_age_s()
     fitted = progress(trainer, module)  # read before test: a spawned test resets the metrics
@@ -319,6 +328,10 @@ def _stop(trainer, module, plain, run_dir: Path, start: float, status: str, reas
     }
     if trainer.is_global_zero:
         for logger in trainer.loggers:
+            if status == "failed" and isinstance(logger, L.pytorch.loggers.TensorBoardLogger):
+                hparams = {**hparams_of(plain), "mode": mode_of(plain)}
+                best = {"hp/best_val_loss": metrics["best_val_loss"]}
+                log_hparams(logger.experiment, hparams, best, trainer.global_step, run_dir, status)
             logger.finalize(status)
         write_json(run_dir / "metrics.json", metrics)
 
