@@ -56,9 +56,9 @@ def test_older_checkpoint_is_checked_against_the_config_of_its_run(quick_run, tm
 
 
 def test_settings_that_may_change_do_when_training_continues(quick_run, tmp_path):
-    """Epochs, learning rate and batch size may change (docs/errors.md)."""
+    """Epochs, learning rate, its schedule and batch size may change (docs/errors.md)."""
     last = quick_run.run_dir / "checkpoints" / "last.ckpt"
-    changed = ["trainer.max_epochs=3", "optimizer.lr=0.003", "data.batch_size=16"]
+    changed = ["trainer.max_epochs=3", "optimizer.lr=0.003", "scheduler=none", "data.batch_size=16"]
     proc = run(*QUICK_RUN, *changed, f"ckpt_path={last}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (run_dir,) = run_dirs(tmp_path)
@@ -67,7 +67,7 @@ def test_settings_that_may_change_do_when_training_continues(quick_run, tmp_path
 
 def test_lstm_eval_refuses_a_checkpoint_written_with_other_settings(quick_run, tmp_path):
     other = copy_run(quick_run.run_dir, tmp_path / "run")
-    checkpoint = torch.load(other / "checkpoints" / "best.ckpt", weights_only=True)
+    checkpoint = torch.load(other / "checkpoints" / "last.ckpt", weights_only=True)
     checkpoint["run_config"]["data.window"] = 99
     torch.save(checkpoint, other / "checkpoints" / "other.ckpt")
     args = [f"run_dir={other}", f"ckpt_path={other}/checkpoints/other.ckpt"]
@@ -84,11 +84,11 @@ def test_run_that_fails_during_training_is_marked_failed_everywhere(tmp_path):
     from lstm_lab.records.comparison import compare
 
     fault = ["+callbacks.fault._target_=faults.SignalFromEnv"]
-    env = {"PYTHONPATH": str(HELPERS), "LSTM_LAB_FAULT": "ERROR@1:1"}
+    env = {"PYTHONPATH": str(HELPERS), "LSTM_LAB_FAULT": "ERROR@1:0"}
     proc = run(*QUICK, *fault, cwd=tmp_path, extra_env=env)
     assert proc.returncode == 1, proc.stderr[-3000:]
     (line,) = proc.stderr.strip().splitlines()
-    reason = "RuntimeError: injected at epoch 1, batch 1"
+    reason = "RuntimeError: injected at epoch 1, batch 0"
     assert line == f"lstm-train: error: training failed: {reason}"
     (run_dir,) = run_dirs(tmp_path)
     metrics = read_metrics(run_dir)

@@ -133,6 +133,10 @@ def user_task(
             if os.environ.get("LSTM_LAB_VERBOSE") == "1":
                 raise
             raise CommandExit(stopped.exit_code, str(stopped)) from None
+        except (Exception, KeyboardInterrupt):  # a bug, or Ctrl-C while starting: no half run
+            if remove_run_dir:
+                _remove_empty_run_dir()
+            raise
 
     return wrapped
 
