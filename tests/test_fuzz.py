@@ -26,7 +26,6 @@ from hypothesis import strategies as st
 from helpers import QUICK, read_metrics, run, run_dirs
 
 
-
 def fuzz(examples: int):
     """A fixed budget: `examples` inputs, the same ones on every run (no example database)."""
     return settings(

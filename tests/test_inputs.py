@@ -74,7 +74,8 @@ def test_lstm_eval_refuses_a_checkpoint_written_with_other_settings(quick_run, t
     proc = run(*args, cwd=tmp_path, prog="lstm-eval")
     assert proc.returncode == 2, proc.stderr[-2000:]
     (line,) = proc.stderr.strip().splitlines()
-    assert line.startswith("lstm-eval: error: ckpt_path: ") and "data.window=99 (this run: 10)" in line
+    assert line.startswith("lstm-eval: error: ckpt_path: ")
+    assert "data.window=99 (this run: 10)" in line
     assert not (other / "eval").exists()
 
 

@@ -17,7 +17,9 @@ CONFIG_FOLDERS = {
     "syntax/experiment/bad.yaml": b"model:\n  hidden_size: [16\n",
     "latin1/experiment/bad.yaml": "# caf\u00e9\nmodel:\n  hidden_size: 16\n".encode("latin-1"),
     "listed/experiment/bad.yaml": b"- model.hidden_size=16\n",
-    "mine/experiment/dangling.yaml": b"# @package _global_\nmodel:\n  hidden_size: ${model.width}\n",
+    "mine/experiment/dangling.yaml": (
+        b"# @package _global_\nmodel:\n  hidden_size: ${model.width}\n"
+    ),
     "mine/experiment/other_model.yaml": (
         b"# @package _global_\ndefaults:\n  - override /model: lstm_big\n"
     ),

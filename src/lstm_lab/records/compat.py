@@ -1,4 +1,4 @@
-"""Whether a checkpoint fits the run that loads it, told from the configs, before Lightning loads it.
+"""Whether a checkpoint fits the run that loads it, judged from configs before Lightning loads it.
 
 Every checkpoint carries the settings its weights and training state depend on (`RUN_CONFIG`,
 written by the RecordRunConfig callback); a checkpoint written before that comes with the run
@@ -50,7 +50,8 @@ def compat_config(plain: dict, n_features: int | None = None) -> dict[str, Any]:
         found["data.series.features"] = list(series["features"])
     if n_features is not None:
         found["n_features"] = int(n_features)
-    return {k: v for k, v in found.items() if v is None or isinstance(v, (str, int, float, bool, list))}
+    plain_types = (str, int, float, bool, list)
+    return {k: v for k, v in found.items() if v is None or isinstance(v, plain_types)}
 
 
 def saved_config(checkpoint: dict, path: str | Path) -> dict[str, Any] | None:
@@ -83,7 +84,9 @@ def differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
 def _show(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ",".join(str(v) for v in value) + "]"
-    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return str(value)
 
 
 def check_compatible(

@@ -27,8 +27,8 @@ from lstm_lab.records.report import hparams_of, print_summary, process_age_s, ru
 from lstm_lab.records.rundirs import checkpoint_dir, resume_command
 from lstm_lab.training.distributed import RunProgress, load_tested_weights, progress, run_progress
 from lstm_lab.training.errors import RunStopped
-from lstm_lab.training.memory import is_out_of_memory
 from lstm_lab.training.failures import failure_reason
+from lstm_lab.training.memory import is_out_of_memory
 from lstm_lab.training.safeguards import (
     CheckpointOnInterrupt,
     ExactResume,
