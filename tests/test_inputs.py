@@ -100,3 +100,29 @@ def test_run_that_fails_during_training_is_marked_failed_everywhere(tmp_path):
     end = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_end_info"])
     assert end.session_end_info.status == api_pb2.STATUS_FAILURE
     shutil.rmtree(run_dir)
+
+
+def test_only_what_the_weights_depend_on_must_match():
+    from lstm_lab.records.compat import compat_config, differences
+
+    model = {"_target_": "my.Net", "hidden_size": 8, "stateful": False, "dropout": 0.1,
+             "carry_state": False, "steps_per_call": 16, "bptt": 20, "streams": 4}  # fmt: skip
+    data = {"window": 10, "horizon": 1, "transform": "none", "batch_size": 16, "series": {}}
+    saved = compat_config({"model": model, "data": data}, 1)
+    free = {"dropout": 0.5, "carry_state": True, "steps_per_call": 1, "bptt": 5, "streams": 2}
+    later = {"model": {**model, **free}, "data": {**data, "batch_size": 64}, "optimizer": {}}
+    assert differences(saved, compat_config(later, 1)) == []
+    stateful = {**model, "stateful": True}
+    saved = compat_config({"model": stateful, "data": data}, 1)
+    other = {"model": {**stateful, "bptt": 5}, "data": {**data, "window": 99}}
+    assert differences(saved, compat_config(other, 2)) == [
+        "model.bptt=20 (this run: 5)",
+        "n_features=1 (this run: 2)",
+    ]
+
+
+def test_config_folders_are_found_in_every_spelling_hydra_takes():
+    from lstm_lab.config.files import config_dirs
+
+    argv = ["--config-dir", "a", "-cd", "b", "--config-dir=c", "model.hidden_size=8"]
+    assert config_dirs(argv) == ["a", "b", "c"]

@@ -25,6 +25,8 @@ RUN_CONFIG = "run_config"
 # Keys of the model section a run may change when it continues from a checkpoint: dropout and
 # carry_state change how training proceeds, not the weights; steps_per_call has its own check.
 MAY_CHANGE = ("model.dropout", "model.carry_state", "model.steps_per_call")
+# How stateful mode cuts the series into streams: nothing a window-mode run depends on.
+STREAM_KEYS = ("model.bptt", "model.streams")
 
 
 def _flat(section: Any, prefix: str) -> dict[str, Any]:
@@ -44,8 +46,12 @@ def compat_config(plain: dict, n_features: int | None = None) -> dict[str, Any]:
     found = {k: v for k, v in model.items() if k not in MAY_CHANGE}
     found["data.horizon"] = data.get("horizon")
     found["data.transform"] = data.get("transform", "none")
-    if not (plain.get("model") or {}).get("stateful"):  # stateful mode reads no windows
+    if (plain.get("model") or {}).get("stateful"):  # stateful mode reads no windows
+        found.pop("data.window", None)
+    else:  # and window mode no streams
         found["data.window"] = data.get("window")
+        for key in STREAM_KEYS:
+            found.pop(key, None)
     if isinstance(series, dict) and series.get("features") is not None:
         found["data.series.features"] = list(series["features"])
     if n_features is not None:
