@@ -90,6 +90,10 @@ def _run(app: Callable[[], Any], prog: str, args: Sequence[str]) -> list[tuple[A
     returned: list[Any] = []
     token = RETURNED.set(returned)
     try:
+        from lstm_lab import CONFIG_DIR
+        from lstm_lab.config.files import check_command_line
+
+        check_command_line(list(args), CONFIG_DIR)  # as run_cli: the files Hydra will read
         app()
     except CommandExit as stop:
         raise CommandError(stop.message, int(stop.code)) from None
