@@ -398,10 +398,10 @@ def test_every_column_is_tested():
 def test_resume_in_the_middle_of_an_epoch_is_not_trivial(root, monkeypatch, straight_runs):
     """The SIGTERM cells stop where the stateful streams carry a state (so restoring it is
     what makes the resume exact): without it the resumed weights differ."""
-    from lstm_lab.models.stateful import StatefulLSTMModule
+    from lstm_lab.models.stateful import StatefulRegressionModule
 
     row = next(r for r in ROWS if "model.stateful=true" in ROWS[r][0])
-    monkeypatch.setattr(StatefulLSTMModule, "on_train_start", lambda self: None)
+    monkeypatch.setattr(StatefulRegressionModule, "on_train_start", lambda self: None)
     with pytest.raises(RunStopped):
         train_here(root, monkeypatch, row, "no-state", fault="SIGTERM@1:1")
     run_dir = compose_run(root, row, "no-state")[1]
@@ -412,13 +412,13 @@ def test_resume_in_the_middle_of_an_epoch_is_not_trivial(root, monkeypatch, stra
 def test_running_out_of_memory_is_a_one_line_failure(root, monkeypatch):
     """A run the estimate let through, out of memory in training: RunStopped (one line, exit
     1) and metrics.json with "status": "failed" and torch's reason."""
-    from lstm_lab.models.module import LSTMModule
+    from lstm_lab.models.module import RegressionModule
 
     def no_memory(self, *args):
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8")
 
     # in a training step: the network's check on a dummy batch before training goes through
-    monkeypatch.setattr(LSTMModule, "training_step", no_memory)
+    monkeypatch.setattr(RegressionModule, "training_step", no_memory)
     row = next(iter(ROWS))
     with pytest.raises(RunStopped) as stop:
         train_here(root, monkeypatch, row, "oom")
