@@ -63,7 +63,7 @@ def build_module(
     model, data = plain["model"], plain["data"]
     try:
         net = build_network(
-            model,
+            schema.network_section(model),
             n_features,
             data["horizon"],
             data.get("transform", "none"),
