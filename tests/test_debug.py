@@ -1,0 +1,124 @@
+"""The debug presets (configs/debug/): every cell of the "Debug presets" table of
+docs/combinations.md, tested as written, and what each preset does to the run."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpers import read_metrics, run, sweep_dirs
+
+TABLE = Path(__file__).resolve().parents[1] / "docs" / "combinations.md"
+SHORT = ["data.series.n_points=300", "data.series.t_end=30", "threads=1"]
+EPOCHS = 2  # for debug=overfit (20): the sizes are the test's, as in the table above
+
+
+def parse_table() -> tuple[list[str], dict[str, tuple[list[str], dict[str, str]]]]:
+    """(columns, {preset: (overrides, {column: cell})})."""
+    section = TABLE.read_text().split("\n## Debug presets\n", 1)[1].split("\n## ")[0]
+    lines = [line for line in section.splitlines() if line.startswith("| ")]
+    header = [c.strip() for c in lines[0].strip("|").split(" | ")]
+    assert header[:2] == ["preset", "overrides"], header
+    rows = {}
+    for line in lines[1:]:
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        overrides = shlex.split(cells[1].strip("`"))
+        rows[cells[0]] = (overrides, dict(zip(header[2:], cells[2:], strict=True)))
+    return header[2:], rows
+
+
+COLUMNS, ROWS = parse_table()
+SWEPT = {"straight": [], "stateful": ["model.stateful=true"]}
+
+
+def expected(preset: str, column: str) -> str | None:
+    cell = ROWS[preset][1][column]
+    if cell == "works":
+        return None
+    found = re.fullmatch(r"refused: `(.+)`", cell)
+    assert found, f"{preset} / {column}: {cell!r}"
+    return found.group(1)
+
+
+@pytest.fixture(scope="module")
+def jobs(tmp_path_factory) -> dict[str, dict[str, Path]]:
+    """{column: {preset: its job's run directory}}: the presets as one sweep's jobs, per mode."""
+    root = tmp_path_factory.mktemp("debug")
+    presets = ",".join(ROWS[p][0][0].split("=", 1)[1] for p in ROWS)
+    found = {}
+    for column, extra in SWEPT.items():
+        (root / column).mkdir()
+        # the command line's trainer.max_epochs comes after the presets' (fast_dev_run: one)
+        epochs = [f"trainer.max_epochs={EPOCHS}"]
+        proc = run("-m", f"debug={presets}", *SHORT, *epochs, *extra, cwd=root / column)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        (sweep,) = sweep_dirs(root / column)
+        found[column] = {}
+        for job in (p for p in sweep.iterdir() if (p / ".hydra").is_dir()):
+            given = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
+            (preset,) = [o.split("=", 1)[1] for o in given if o.startswith("debug=")]
+            found[column][preset] = job
+    return found
+
+
+def check_preset(preset: str, job: Path) -> None:
+    """What the preset does, in the files the run left."""
+    metrics = read_metrics(job)
+    saved = yaml.safe_load((job / ".hydra" / "config.yaml").read_text())
+    assert saved["trainer"]["detect_anomaly"] is True and saved["trainer"]["accelerator"] == "cpu"
+    if preset == "fast_dev_run":
+        assert metrics["epochs"] == 1 and not (job / "checkpoints").exists()
+    elif preset == "overfit":  # 3 batches, one optimizer step each, every epoch
+        assert saved["trainer"]["overfit_batches"] == 3 and metrics["epochs"] == EPOCHS
+        assert metrics["global_step"] == 3 * EPOCHS
+    else:
+        assert metrics["epochs"] == EPOCHS
+        assert "run_training_epoch" in (job / "fit-profile.txt").read_text()
+        assert (job / "test-profile.txt").is_file()
+
+
+CELLS = [(p, c) for p in ROWS for c in COLUMNS]
+
+
+@pytest.mark.parametrize("preset,column", CELLS, ids=[f"{p}-{c}" for p, c in CELLS])
+def test_debug_cell(jobs, preset, column):
+    job = jobs["straight"][preset]
+    refusal = expected(preset, column)
+    if column in SWEPT:
+        assert refusal is None, "a sweep's job either runs or the sweep fails"
+        job = jobs[column][preset]
+        metrics = read_metrics(job)
+        assert metrics["status"] == "completed"
+        assert all(math.isfinite(v) for v in metrics["test"].values())
+        assert metrics["mode"] == ("stateful" if column == "stateful" else "window")
+        check_preset(preset, job)
+        return
+    if column == "resume=":
+        proc = run(f"resume='{job}'", *ROWS[preset][0], cwd=job.parent)
+    else:
+        assert column == "lstm-eval", column
+        proc = run(f"run_dir='{job}'", cwd=job.parent, prog="lstm-eval")
+    if refusal is None:
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        evaluation = json.loads((job / "eval" / "best" / "evaluation.json").read_text())
+        assert evaluation["test"]["mse"] == pytest.approx(
+            read_metrics(job)["test"]["mse"], rel=1e-4
+        )
+    else:
+        assert proc.returncode == 2
+        assert proc.stderr.strip().splitlines()[-1] == refusal.replace("<run>", str(job))
+
+
+def test_fast_dev_run_refuses_a_checkpoint_to_continue(jobs):
+    last = jobs["straight"]["overfit"] / "checkpoints" / "last.ckpt"
+    proc = run("debug=fast_dev_run", f"ckpt_path='{last}'", *SHORT, cwd=last.parents[3])
+    assert proc.returncode == 2
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("lstm-train: error: ckpt_path: got a checkpoint with trainer.fast_dev")
+    assert line.split("error: ", 1)[1] in TABLE.read_text().replace("\n", " ")
