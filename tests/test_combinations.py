@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
-import shlex
 import shutil
 import sys
 from dataclasses import dataclass
@@ -26,7 +24,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from helpers import TIMINGS, cli
+from helpers import TIMINGS, cli, tables
 from lstm_lab import CONFIG_DIR
 from lstm_lab.config import ConfigError, check_evaluation, validate
 from lstm_lab.config.series import build_series
@@ -45,18 +43,7 @@ NAN = ["optimizer=sgd", "optimizer.lr=1e30"]
 def parse_table() -> tuple[list[str], dict[str, tuple[list[str], dict[str, str]]]]:
     """(columns, {setup: (overrides, {column: cell})}) of the table."""
     main = TABLE.read_text().split("\n## Debug presets\n")[0]  # that one: tests/test_debug.py
-    lines = [line for line in main.splitlines() if line.startswith("| ")]
-    header = [c.strip() for c in lines[0].strip("|").split(" | ")]
-    assert header[:2] == ["setup", "overrides"], header
-    rows = {}
-    for line in lines[1:]:
-        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
-        assert len(cells) == len(header), line
-        rows[cells[0]] = (
-            shlex.split(cells[1].strip("`")),
-            dict(zip(header[2:], cells[2:], strict=True)),
-        )
-    return header[2:], rows
+    return tables.parse_table(main, "setup")
 
 
 COLUMNS, ROWS = parse_table()
@@ -65,12 +52,7 @@ CELLS = [(row, column) for row in ROWS for column in COLUMNS]
 
 def expected(row: str, column: str) -> str | None:
     """None for `works`, else the refusal line."""
-    cell = ROWS[row][1][column]
-    if cell == "works":
-        return None
-    found = re.fullmatch(r"refused: `(.+)`", cell)
-    assert found, f"{row} / {column}: {cell!r} is neither 'works' nor 'refused: `<line>`'"
-    return found.group(1)
+    return tables.refusal(row, column, ROWS[row][1][column])
 
 
 def test_the_table_holds_every_pair_of_mode_horizon_and_input():

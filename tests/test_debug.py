@@ -5,45 +5,24 @@ from __future__ import annotations
 
 import json
 import math
-import re
-import shlex
 from pathlib import Path
 
 import pytest
 import yaml
 
-from helpers import read_metrics, run, sweep_dirs
+from helpers import read_metrics, run, sweep_dirs, tables
 
 TABLE = Path(__file__).resolve().parents[1] / "docs" / "combinations.md"
 SHORT = ["data.series.n_points=300", "data.series.t_end=30", "threads=1"]
 EPOCHS = 2  # for debug=overfit (20): the sizes are the test's, as in the table above
 
 
-def parse_table() -> tuple[list[str], dict[str, tuple[list[str], dict[str, str]]]]:
-    """(columns, {preset: (overrides, {column: cell})})."""
-    section = TABLE.read_text().split("\n## Debug presets\n", 1)[1].split("\n## ")[0]
-    lines = [line for line in section.splitlines() if line.startswith("| ")]
-    header = [c.strip() for c in lines[0].strip("|").split(" | ")]
-    assert header[:2] == ["preset", "overrides"], header
-    rows = {}
-    for line in lines[1:]:
-        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
-        overrides = shlex.split(cells[1].strip("`"))
-        rows[cells[0]] = (overrides, dict(zip(header[2:], cells[2:], strict=True)))
-    return header[2:], rows
-
-
-COLUMNS, ROWS = parse_table()
+COLUMNS, ROWS = tables.parse_table(TABLE.read_text().split("\n## Debug presets\n", 1)[1], "preset")
 SWEPT = {"straight": [], "stateful": ["model.stateful=true"]}
 
 
 def expected(preset: str, column: str) -> str | None:
-    cell = ROWS[preset][1][column]
-    if cell == "works":
-        return None
-    found = re.fullmatch(r"refused: `(.+)`", cell)
-    assert found, f"{preset} / {column}: {cell!r}"
-    return found.group(1)
+    return tables.refusal(preset, column, ROWS[preset][1][column])
 
 
 @pytest.fixture(scope="module")

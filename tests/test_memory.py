@@ -18,15 +18,11 @@ class Wide(nn.Module):
 
     def __init__(self, input_size: int, horizon: int, window: int, hidden: int) -> None:
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(window * input_size, hidden),
-            nn.Tanh(),
-            nn.Linear(hidden, horizon),
-        )
+        self.hidden = nn.Linear(window * input_size, hidden)
+        self.out = nn.Linear(hidden, horizon)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.out(torch.relu(self.hidden(x.flatten(1))))
 
 
 def with_network(plain: dict, **network) -> dict:
