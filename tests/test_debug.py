@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -101,3 +103,15 @@ def test_fast_dev_run_refuses_a_checkpoint_to_continue(jobs):
     line = proc.stderr.strip().splitlines()[-1]
     assert line.startswith("lstm-train: error: ckpt_path: got a checkpoint with trainer.fast_dev")
     assert line.split("error: ", 1)[1] in TABLE.read_text().replace("\n", " ")
+
+
+def test_the_readme_debug_commands_are_the_tables_rows():
+    """README's `lstm-train debug=<preset>` commands run here, as the table's rows (test_readme.py
+    leaves them to this file)."""
+    readme = (TABLE.parents[1] / "README.md").read_text()
+    section = readme.split("### Debugging\n", 1)[1].split("\n#")[0]
+    commands = [
+        shlex.split(line.split("#")[0])
+        for line in re.findall(r"^lstm-train debug=.*$", section, flags=re.M)
+    ]
+    assert commands == [["lstm-train", *ROWS[preset][0]] for preset in ROWS]
