@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import read_metrics, run, sweep_dirs, tables
+from helpers import read_metrics, run, run_dirs, sweep_dirs, tables
 
 TABLE = Path(__file__).resolve().parents[1] / "docs" / "combinations.md"
 SHORT = ["data.series.n_points=300", "data.series.t_end=30", "threads=1"]
@@ -20,31 +20,38 @@ EPOCHS = 2  # for debug=overfit (20): the sizes are the test's, as in the table 
 
 
 COLUMNS, ROWS = tables.parse_table(TABLE.read_text().split("\n## Debug presets\n", 1)[1], "preset")
-SWEPT = {"straight": [], "stateful": ["model.stateful=true"]}
+SWEPT = ("straight", "stateful")  # the columns run as one sweep's jobs
 
 
 def expected(preset: str, column: str) -> str | None:
     return tables.refusal(preset, column, ROWS[preset][1][column])
 
 
+def no_plots(patch: pytest.MonkeyPatch) -> None:
+    """Plots take most of a tiny run's time; the runs here check other things."""
+    patch.setattr("lstm_lab.evaluation.run_figures.write_figures", lambda *a, **k: [])
+    patch.setattr("lstm_lab.training.run._stream_prediction_figure", lambda *a, **k: None)
+
+
 @pytest.fixture(scope="module")
 def jobs(tmp_path_factory) -> dict[str, dict[str, Path]]:
-    """{column: {preset: its job's run directory}}: the presets as one sweep's jobs, per mode."""
+    """{column: {preset: its job's run directory}}: the presets in both modes, one sweep."""
     root = tmp_path_factory.mktemp("debug")
     presets = ",".join(ROWS[p][0][0].split("=", 1)[1] for p in ROWS)
-    found = {}
-    for column, extra in SWEPT.items():
-        (root / column).mkdir()
-        # the command line's trainer.max_epochs comes after the presets' (fast_dev_run: one)
-        epochs = [f"trainer.max_epochs={EPOCHS}"]
-        proc = run("-m", f"debug={presets}", *SHORT, *epochs, *extra, cwd=root / column)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        (sweep,) = sweep_dirs(root / column)
-        found[column] = {}
-        for job in (p for p in sweep.iterdir() if (p / ".hydra").is_dir()):
-            given = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
-            (preset,) = [o.split("=", 1)[1] for o in given if o.startswith("debug=")]
-            found[column][preset] = job
+    # the command line's trainer.max_epochs comes after the presets' (fast_dev_run: one)
+    sizes = [*SHORT, f"trainer.max_epochs={EPOCHS}"]
+    with pytest.MonkeyPatch.context() as patch:
+        no_plots(patch)
+        proc = run("-m", f"debug={presets}", "model.stateful=false,true", *sizes, cwd=root)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (sweep,) = sweep_dirs(root)
+    found = {column: {} for column in SWEPT}
+    for job in (p for p in sweep.iterdir() if (p / ".hydra").is_dir()):
+        given = dict(
+            o.split("=", 1) for o in yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
+        )
+        column = "stateful" if given["model.stateful"].lower() == "true" else "straight"
+        found[column][given["debug"]] = job
     return found
 
 
@@ -68,7 +75,8 @@ CELLS = [(p, c) for p in ROWS for c in COLUMNS]
 
 
 @pytest.mark.parametrize("preset,column", CELLS, ids=[f"{p}-{c}" for p, c in CELLS])
-def test_debug_cell(jobs, preset, column):
+def test_debug_cell(jobs, monkeypatch, preset, column):
+    no_plots(monkeypatch)
     job = jobs["straight"][preset]
     refusal = expected(preset, column)
     if column in SWEPT:
@@ -96,10 +104,10 @@ def test_debug_cell(jobs, preset, column):
         assert proc.stderr.strip().splitlines()[-1] == refusal.replace("<run>", str(job))
 
 
-def test_fast_dev_run_refuses_a_checkpoint_to_continue(jobs):
+def test_fast_dev_run_refuses_a_checkpoint_to_continue(jobs, tmp_path):
     last = jobs["straight"]["overfit"] / "checkpoints" / "last.ckpt"
-    proc = run("debug=fast_dev_run", f"ckpt_path='{last}'", *SHORT, cwd=last.parents[3])
-    assert proc.returncode == 2
+    proc = run("debug=fast_dev_run", f"ckpt_path='{last}'", *SHORT, cwd=tmp_path)
+    assert proc.returncode == 2 and not run_dirs(tmp_path)
     line = proc.stderr.strip().splitlines()[-1]
     assert line.startswith("lstm-train: error: ckpt_path: got a checkpoint with trainer.fast_dev")
     assert line.split("error: ", 1)[1] in TABLE.read_text().replace("\n", " ")

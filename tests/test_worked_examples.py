@@ -49,6 +49,8 @@ def project(tmp_path, monkeypatch):
             (tmp_path / name).write_text(text)
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
+    # plots take most of a tiny run's time, and are not what these runs check
+    monkeypatch.setattr("lstm_lab.evaluation.run_figures.write_figures", lambda *a, **k: [])
     yield tmp_path
     for name in ("my_networks", "my_sources"):
         sys.modules.pop(name, None)
