@@ -113,7 +113,9 @@ class LSTMRegressor(RecurrentRegressor):
     taking `input_size` and `horizon` (filled in from the data) and the model config's other
     keys, and `forward` as above. Stateful mode and carry_state also call `forward_with_state`
     (prediction, per-step outputs, state as a tuple of (layers, batch, ...) tensors) and `head`
-    (per-step outputs -> (batch, time, horizon)).
+    (per-step outputs -> (batch, time, horizon)). The memory check and `threads: auto` size
+    it by what RecurrentRegressor declares (`kept_per_step`, `size_key`); a class without
+    those is sized by its own parameters, built on the meta device (training/memory.py).
     """
 
     layers = nn.LSTM

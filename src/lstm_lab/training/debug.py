@@ -4,9 +4,9 @@ combined with, refused before training in one line naming both keys.
 `debug=fast_dev_run` (trainer.fast_dev_run) runs one batch of each loop with Lightning's
 counters reset, and saves no checkpoint: it cannot continue a checkpoint's training
 (`ckpt_path`), and leaves nothing for `resume=`, lstm-eval or lstm-predict. The presets
-otherwise work in every mode (window, stateful), sweep and launcher; a resumed run keeps its
-saved config, so `resume=` with a preset is refused as any other override is. Imports neither
-torch nor Lightning.
+otherwise work in window and stateful mode and in sweeps (docs/combinations.md, "Debug
+presets"); a resumed run keeps its saved config, so `resume=` with a preset is refused as any
+other override is. Imports neither torch nor Lightning.
 """
 
 from __future__ import annotations
