@@ -19,6 +19,7 @@ from lstm_lab.config import ConfigError, check_evaluation, check_targets, valida
 from lstm_lab.config.series import build_series
 from lstm_lab.records import sweep
 from lstm_lab.records.rundirs import is_run_dir, register
+from lstm_lab.training.debug import check_debug
 from lstm_lab.training.strategies import check_strategy
 
 register()  # the run-directory resolvers configs/hydra/default.yaml uses
@@ -98,6 +99,7 @@ def train_app(cfg: DictConfig) -> float:
     cfg = resumed_config(cfg)
     plain = validate(cfg)
     check_strategy(plain, sweep.in_multirun(), _launcher())
+    check_debug(plain)
     series = build_series(plain)
     check_evaluation(plain, len(series), series.shape[1] if series.ndim > 1 else 1)
     check_targets(plain)

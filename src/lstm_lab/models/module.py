@@ -32,7 +32,7 @@ def run_length_kwargs(factory: Callable, length: int) -> dict[str, int]:
     return {k: length for k in _RUN_LENGTH_ARGS if k in params and given.get(k) is None}
 
 
-class LSTMModule(L.LightningModule):
+class RegressionModule(L.LightningModule):
     """Trains on scaled data; reports test metrics in the series' original units.
 
     `carry_state` reproduces a habit of the classic tutorial: the detached (h, c) left by one

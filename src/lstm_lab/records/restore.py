@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
-from lstm_lab.config import ConfigError, check_evaluation, validate
+from lstm_lab.config import ConfigError, check_evaluation, schema, validate
 
 # The parts of a run's saved config that define its data and network (the rest, such as the
 # run's own paths, are interpolations that only resolve inside that run).
@@ -95,7 +95,10 @@ def restore(
     data = plain["data"]
     try:  # the transform's scale comes with the weights
         net = build_network(
-            plain["model"], series.shape[1], data["horizon"], data.get("transform", "none")
+            schema.network_section(plain["model"]),
+            series.shape[1],
+            data["horizon"],
+            data.get("transform", "none"),
         )
     except BuildError as error:
         raise ConfigError(error.key, f"{run}/.hydra/config.yaml: {error}") from None

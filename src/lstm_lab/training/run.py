@@ -19,9 +19,9 @@ from omegaconf import DictConfig
 
 from lstm_lab.config import ConfigError, schema
 from lstm_lab.models.build import BuildError, build_network, check_network
-from lstm_lab.models.module import LSTMModule, ScheduleMismatch, run_length_kwargs
+from lstm_lab.models.module import RegressionModule, ScheduleMismatch, run_length_kwargs
 from lstm_lab.models.nonfinite import NonFiniteLoss
-from lstm_lab.models.stateful import StatefulLSTMModule
+from lstm_lab.models.stateful import StatefulRegressionModule
 from lstm_lab.records.hparams_tab import log_hparams
 from lstm_lab.records.report import hparams_of, print_summary, process_age_s, run_info, write_json
 from lstm_lab.records.rundirs import checkpoint_dir, resume_command
@@ -61,11 +61,11 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
 
 def build_module(
     plain: dict, cfg: DictConfig, n_features: int, scaler, transform_scale: float = 1.0
-) -> LSTMModule:
+) -> RegressionModule:
     model, data = plain["model"], plain["data"]
     try:
         net = build_network(
-            model,
+            schema.network_section(model),
             n_features,
             data["horizon"],
             data.get("transform", "none"),
@@ -80,7 +80,7 @@ def build_module(
     optimizer = instantiate(cfg.optimizer)
     scheduler = instantiate(scheduler_cfg) if scheduler_cfg else None
     _try_factories(optimizer, scheduler)
-    module_class = StatefulLSTMModule if model["stateful"] else LSTMModule
+    module_class = StatefulRegressionModule if model["stateful"] else RegressionModule
     return module_class(
         net,
         optimizer=optimizer,
@@ -353,7 +353,7 @@ def _report(trainer, module, datamodule, plain, metrics, run_dir: Path, origin=N
         for logger in trainer.loggers
         if isinstance(logger, L.pytorch.loggers.TensorBoardLogger)
     ]
-    if isinstance(module, StatefulLSTMModule):
+    if isinstance(module, StatefulRegressionModule):
         # The forecast suite reads windows from zero state; a stateful network needs its
         # warmed-up stream, so it gets the one-step picture and the test metrics only.
         _stream_prediction_figure(module, datamodule, run_dir, writers, trainer.global_step)

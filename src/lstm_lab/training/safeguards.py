@@ -33,7 +33,7 @@ class StopOnNonFiniteLoss(L.Callback):
     """Raise NonFiniteLoss before the backward pass of a non-finite loss (no bad update is made).
 
     The hook runs for every backward pass Lightning makes, and for `manual_backward`: so also
-    for every step of LSTMModule's groups (steps_per_call > 1).
+    for every step of RegressionModule's groups (steps_per_call > 1).
     """
 
     def on_before_backward(self, trainer: L.Trainer, pl_module, loss: torch.Tensor) -> None:
