@@ -53,7 +53,12 @@ def problem(series: str, horizon: int) -> dict:
     register()
     with initialize_config_dir(str(CONFIG_DIR), version_base=None):
         cfg = compose("train", SERIES[series][0])
-    plain = OmegaConf.to_container(cfg, resolve=True)
+    # only the sections read here: others interpolate Hydra's run-time settings
+    plain = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("data", "model")}
+    plain["trainer"], plain["optimizer"] = (
+        {"max_epochs": cfg.trainer.max_epochs},
+        {"lr": cfg.optimizer.lr},
+    )
     data = plain["data"]
     values = np.asarray(instantiate(data["series"]), dtype=np.float64)
     target = values[:, 0] if values.ndim == 2 else values
@@ -253,6 +258,7 @@ def main() -> None:
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated")
     parser.add_argument("--seeds", type=int, default=2, help="seeds 0 .. N-1 of each run")
     parser.add_argument("--quick", action="store_true", help="1 epoch, 1 seed")
+    parser.add_argument("--epochs", type=int, help="every tool's epochs (default: the config's)")
     parser.add_argument("--out", default="outputs/bench_peers.json")
     parser.add_argument("--worker", choices=TOOLS[1:], help=argparse.SUPPRESS)
     parser.add_argument("--problem", type=Path, help=argparse.SUPPRESS)
@@ -267,8 +273,8 @@ def main() -> None:
         workdir = Path(tmp)
         for series in args.series.split(","):
             p = problem(series, SERIES[series][1])
-            if args.quick:
-                p["epochs"] = 1
+            if args.quick or args.epochs:
+                p["epochs"] = 1 if args.quick else args.epochs
             (workdir / f"{series}.json").write_text(json.dumps(p))
             extra = [f"trainer.max_epochs={p['epochs']}"]
             for seed in seeds:
@@ -281,7 +287,8 @@ def main() -> None:
                     )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"seeds": list(seeds), "results": results}, indent=2))
+    settings = {"seeds": list(seeds), "epochs": args.epochs, "quick": args.quick}
+    out.write_text(json.dumps({"settings": settings, "results": results}, indent=2))
     print()
     print(table(results))
     print(f"\nResults: {out}")

@@ -129,8 +129,11 @@ def print_forecast(summary: dict) -> None:
         caption += f"; rollout: {rolled['steps']} steps from {rolled['origins']} origin(s)"
     table = Table(title="Test-split forecasts vs baselines", caption=caption)
     table.add_column("forecaster", no_wrap=True)
-    table.add_column("1-step MSE", justify="right")
-    table.add_column("1-step skill", justify="right")
+    direct = (summary.get("by_step") or {}).get("one_step")
+    # a direct forecast of H steps: its MSE and skill over all of them (by step: below)
+    first = f"{direct['steps']}-step" if direct else "1-step"
+    table.add_column(f"{first} MSE", justify="right")
+    table.add_column(f"{first} skill", justify="right")
     if rolled:
         table.add_column("rollout MSE", justify="right")
         table.add_column("rollout skill", justify="right")
@@ -160,7 +163,7 @@ def print_forecast(summary: dict) -> None:
         table.add_row(*row)
     Console().print(table)
     for kind, best in (summary.get("best_baseline") or {}).items():
-        what = "1-step" if kind == "one_step" else "rollout"
+        what = first if kind == "one_step" else "rollout"
         if best is None:
             print(f"Skill ({what}): every baseline is exact on this series")
         else:
