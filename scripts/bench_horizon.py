@@ -22,12 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-BIN = Path(sys.executable).parent
+from bench_transforms import common_arguments, run_metrics  # scripts/, beside this one
+
 # series -> (its overrides, H: a season, or what the series allows)
 SERIES = {
     "sine_trend": (["experiment=sine_trend"], 20),
@@ -45,14 +44,7 @@ COMMON = ["threads=1", "logger=csv", "~callbacks.progress_bar"]
 
 def one_run(overrides: list[str], workdir: Path) -> dict:
     """One lstm-train run; its metrics.json's scores by step (direct or rolled out)."""
-    before = set(workdir.glob("outputs/runs/*"))
-    proc = subprocess.run(
-        [str(BIN / "lstm-train"), *overrides], cwd=workdir, capture_output=True, text=True
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"lstm-train {' '.join(overrides)} failed:\n{proc.stderr[-2000:]}")
-    (run,) = set(workdir.glob("outputs/runs/*")) - before
-    metrics = json.loads((run / "metrics.json").read_text())
+    metrics = run_metrics(overrides, workdir)
     by_step = metrics["forecast"]["by_step"]
     kind = "one_step" if "data.horizon=1" not in overrides else "rollout"
     if kind not in by_step:  # e.g. a recursive forecast of a series with features: refused
@@ -141,12 +133,9 @@ def parse_variants(text: str) -> dict[str, dict[str, list[str]]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--series", default=",".join(SERIES), help="comma-separated")
+    common_arguments(parser, ",".join(SERIES), "outputs/bench_horizon.json")
     parser.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated")
     parser.add_argument("--variants", default="", help="series:name=override+override,...")
-    parser.add_argument("--seeds", type=int, default=2, help="seeds 0 .. N-1 of each run")
-    parser.add_argument("--quick", action="store_true", help="1 epoch, 1 seed")
-    parser.add_argument("--out", default="outputs/bench_horizon.json")
     args = parser.parse_args()
     extra = ["trainer.max_epochs=1"] if args.quick else []
     seeds = range(1 if args.quick else args.seeds)

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench_transforms import common_arguments  # scripts/, beside this one
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 # series -> (lstm-lab overrides, horizon H)
@@ -254,12 +256,9 @@ def table(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--series", default=",".join(SERIES), help="comma-separated")
+    common_arguments(parser, ",".join(SERIES), "outputs/bench_peers.json")
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated")
-    parser.add_argument("--seeds", type=int, default=2, help="seeds 0 .. N-1 of each run")
-    parser.add_argument("--quick", action="store_true", help="1 epoch, 1 seed")
     parser.add_argument("--epochs", type=int, help="every tool's epochs (default: the config's)")
-    parser.add_argument("--out", default="outputs/bench_peers.json")
     parser.add_argument("--worker", choices=TOOLS[1:], help=argparse.SUPPRESS)
     parser.add_argument("--problem", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)

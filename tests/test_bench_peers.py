@@ -4,6 +4,7 @@ windows every tool forecasts, the scaling, per-step MSE, the alternation and the
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def peers():
+    sys.path.insert(0, str(ROOT / "scripts"))  # it imports bench_transforms, beside it
     spec = importlib.util.spec_from_file_location("bench_peers", ROOT / "scripts/bench_peers.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -60,3 +62,28 @@ def test_mse_by_step_alternation_and_table(peers):
 def test_neuralforecast_steps_match_lstm_lab_epochs(peers):
     p = {"bounds": {"train": (0, 70)}, "window": 5, "horizon": 3, "epochs": 4, "batch": 16}
     assert peers.optimizer_steps(p) == 4 * 4  # 63 training windows: 4 batches of 16
+
+
+def test_bench_horizon_counts_the_steps_each_strategy_loses():
+    spec = importlib.util.spec_from_file_location(
+        "bench_horizon", ROOT / "scripts/bench_horizon.py"
+    )
+    horizon = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(ROOT / "scripts"))
+    spec.loader.exec_module(horizon)
+    scores = {
+        "steps": 3,
+        "mse": {"model": [1.0, 5.0, 2.0], "persistence": [2.0, 4.0, 4.0]},
+        "worse_at": [2],
+    }
+    assert horizon.worse_at(scores, "persistence") == 1
+    assert horizon.worse_at(scores, "seasonal_naive") is None
+    s = horizon.summarize([{"scores": scores}, {"scores": None}])
+    assert s["mse_at"] == {1: 1.0, 2: 5.0, 3: 2.0} and s["worse_than_best"] == 1
+    assert horizon.parse_variants("co2:w64=data.window=64+data.horizon=52") == {
+        "co2": {"w64": ["data.window=64", "data.horizon=52"]}
+    }
+    row = horizon.table({"co2": {"direct": [{"scores": scores}]}}).splitlines()[-1]
+    assert row.startswith("| co2 | direct | 3 | 1 / 5 / 2 | 2 / 4 / 4 |") and row.endswith(
+        "| 1 / - / 1 |"
+    )
