@@ -1,0 +1,53 @@
+"""A parallel sweep's workers, started warm: what every job imports is imported once, in the
+sweep's own process, before the launcher forks its workers (`launcher=joblib`; on Linux
+its loky workers are then forked from that process, and share what it imported).
+
+Each job of a sweep spends more time importing torch and Lightning (and, through them,
+torch._dynamo, torchmetrics, matplotlib) than training a small LSTM. A sequential sweep pays
+that once; loky's workers, started afresh, paid it once each, on cores the jobs needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import warnings
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+# What a job imports before its first training step and for its report, in that order.
+MODULES = (
+    "torch",
+    "lightning",
+    "lstm_lab.training.run",
+    "lstm_lab.evaluation.forecast",
+    "lstm_lab.evaluation.run_figures",
+    "lstm_lab.evaluation.suite",
+    "torch.utils.tensorboard",  # TensorBoardLogger's writer (tensorboardX is not installed)
+)
+
+
+class PreloadForWorkers(Callback):
+    """Hydra callback: import `MODULES` when the sweep starts, before any worker exists."""
+
+    def __init__(self, modules: tuple[str, ...] | list[str] = MODULES) -> None:
+        self.modules = tuple(modules)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        for name in self.modules:
+            importlib.import_module(name)
+        if sys.platform.startswith("linux"):  # fork is unsafe on macOS, absent on Windows
+            fork_workers()
+
+
+def fork_workers() -> None:
+    """loky (joblib's backend, which Hydra's joblib launcher always uses) starts its workers
+    by fork: they share what this process imported. loky starts them from this thread
+    before any thread of its own runs; it warns that fork is unsafe in general (a thread
+    holding a lock while the process forks), which is not the case here."""
+    from joblib.externals.loky.backend.context import set_start_method
+
+    set_start_method("fork", force=True)
+    warnings.filterwarnings("ignore", message="`fork` start method should not be used")

@@ -1,0 +1,24 @@
+"""launcher=joblib's workers start warm: the sweep's process imports what every job needs, then
+loky forks its workers from it (src/lstm_lab/training/preload.py). The README's joblib sweep
+(test_readme.py) and the joblib column of docs/combinations.md run real sweeps through it."""
+
+from __future__ import annotations
+
+import sys
+
+from joblib.externals.loky.backend import context
+from omegaconf import OmegaConf
+
+from lstm_lab.training.preload import PreloadForWorkers
+
+
+def test_the_sweep_start_imports_the_modules_and_forks_the_workers(monkeypatch):
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    before = context.get_start_method()
+    try:
+        PreloadForWorkers(["colorsys"]).on_multirun_start(OmegaConf.create({}))
+        assert "colorsys" in sys.modules
+        expected = "fork" if sys.platform.startswith("linux") else before
+        assert context.get_start_method() == expected
+    finally:
+        context.set_start_method(before, force=True)
