@@ -16,6 +16,7 @@ lstm-lab runs its usual Trainer (callbacks, checkpoints, validation, TensorBoard
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -25,6 +26,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PRECISIONS = ("32-true", "bf16-mixed")
+
+
+def shuffled_batches(n: int, batch: int, device):
+    """Index batches of a fresh permutation on `device` per epoch, for as long as asked."""
+    import torch
+
+    while True:
+        order = torch.randperm(n, device=device)
+        yield from (order[first : first + batch] for first in range(0, n, batch))
 
 
 def hand_loop(x, y, hidden: int, batch: int, steps: int, lr: float, precision: str) -> float:
@@ -39,19 +49,12 @@ def hand_loop(x, y, hidden: int, batch: int, steps: int, lr: float, precision: s
     net = LSTMRegressor(x.shape[-1], hidden, 1, 0.0, y.shape[-1]).cuda()
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     bf16 = precision == "bf16-mixed"
-    done = 0
-    while done < steps:
-        order = torch.randperm(len(x), device=x.device)
-        for first in range(0, len(x), batch):
-            idx = order[first : first + batch]
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
-                loss = torch.nn.functional.mse_loss(net(x[idx]).float(), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            done += 1
-            if done == steps:
-                break
+    for idx in itertools.islice(shuffled_batches(len(x), batch, x.device), steps):
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+            loss = torch.nn.functional.mse_loss(net(x[idx]).float(), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
     torch.cuda.synchronize()
     return time.perf_counter() - start
 
