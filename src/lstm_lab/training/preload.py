@@ -1,6 +1,6 @@
 """A parallel sweep's workers, started warm: what every job imports is imported once, in the
-sweep's own process, before the launcher forks its workers (`launcher=joblib`; on Linux
-its loky workers are then forked from that process, and share what it imported).
+sweep's own process, before the launcher starts its workers (`launcher=joblib`): on Linux
+without a GPU, its loky workers are then forked from that process, and share what it imported.
 
 Each job of a sweep spends more time importing torch and Lightning (and, through them,
 torch._dynamo, torchmetrics, matplotlib) than training a small LSTM. A sequential sweep pays
@@ -36,10 +36,22 @@ class PreloadForWorkers(Callback):
         self.modules = tuple(modules)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if not can_fork():
+            return  # loky's fresh workers import for themselves: nothing to do here
         for name in self.modules:
             importlib.import_module(name)
-        if sys.platform.startswith("linux"):  # fork is unsafe on macOS, absent on Windows
-            fork_workers()
+        fork_workers()
+
+
+def can_fork() -> bool:
+    """Linux (fork is unsafe on macOS, absent on Windows), and no GPU: a CUDA driver set up in
+    this process would not work in a forked one. torch counts GPUs through NVML where it can,
+    without setting the driver up."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import torch
+
+    return torch.cuda.device_count() == 0
 
 
 def fork_workers() -> None:
