@@ -9,6 +9,7 @@ that once; loky's workers, started afresh, paid it once each, on cores the jobs 
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 import warnings
@@ -25,6 +26,7 @@ MODULES = (
     "lstm_lab.evaluation.forecast",
     "lstm_lab.evaluation.run_figures",
     "lstm_lab.evaluation.suite",
+    "lstm_lab.data.csv_file",
     "torch.utils.tensorboard",  # TensorBoardLogger's writer (tensorboardX is not installed)
 )
 
@@ -40,6 +42,8 @@ class PreloadForWorkers(Callback):
             return  # loky's fresh workers import for themselves: nothing to do here
         for name in self.modules:
             importlib.import_module(name)
+        # what was imported stays: the workers' collections skip it, and do not copy its pages
+        gc.freeze()
         fork_workers()
 
 
