@@ -4,6 +4,7 @@ loky forks its workers from it (src/lstm_lab/training/preload.py). The README's 
 
 from __future__ import annotations
 
+import gc
 import sys
 
 from joblib.externals.loky.backend import context
@@ -23,3 +24,4 @@ def test_the_sweep_start_imports_the_modules_and_forks_the_workers(monkeypatch):
         assert context.get_start_method() == ("fork" if forked else before)
     finally:
         context.set_start_method(before, force=True)
+        gc.unfreeze()  # the callback froze this process's objects before forking
