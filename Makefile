@@ -13,7 +13,7 @@ DEV_VENV := .venv-dev
 DEV_BIN := $(DEV_VENV)/bin
 DEV_STAMP := $(DEV_VENV)/.installed
 
-.PHONY: install extras train sweep compare test bench bench-transforms lint tensorboard clean
+.PHONY: install extras train sweep compare test bench bench-transforms bench-horizon bench-peers lint tensorboard clean
 
 install: $(STAMP)
 
@@ -57,6 +57,23 @@ bench: $(STAMP)
 bench-transforms: $(STAMP)
 	$(BIN)/python scripts/bench_transforms.py $(ARGS)
 
+# Direct against recursive multi-step forecasts, scored at every step (docs/transforms.md).
+bench-horizon: $(STAMP)
+	$(BIN)/python scripts/bench_horizon.py $(ARGS)
+
+# lstm-lab against darts and neuralforecast (docs/benchmarks.md). The peers are large, so they
+# get their own environment, built from the `peers` extra (torch pinned: the CPU build).
+PEERS_VENV := .venv-peers
+PEERS_STAMP := $(PEERS_VENV)/.installed
+
+$(PEERS_STAMP): pyproject.toml constraints.txt
+	test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[peers]'
+	touch $(PEERS_STAMP)
+
+bench-peers: $(PEERS_STAMP)
+	$(PEERS_VENV)/bin/python scripts/bench_peers.py $(ARGS)
+
 lint: $(DEV_STAMP)
 	$(DEV_BIN)/ruff check src tests scripts
 	$(DEV_BIN)/ruff format --check src tests scripts
@@ -65,4 +82,4 @@ tensorboard: $(STAMP)
 	$(BIN)/tensorboard --logdir $(or $(LOGDIR),outputs)
 
 clean:
-	rm -rf $(VENV) $(DEV_VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DEV_VENV) $(PEERS_VENV) .pytest_cache .ruff_cache

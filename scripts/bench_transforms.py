@@ -35,8 +35,9 @@ BASELINES = ("persistence", "seasonal_naive", "linear_ar")
 COMMON = ["threads=1", "evaluation.rollout_steps=0", "logger=csv", "~callbacks.progress_bar"]
 
 
-def one_run(series: str, transform: str, seed: int, workdir: Path, extra: list[str]) -> dict:
-    args = [*SERIES[series], f"data.transform={transform}", f"seed={seed}", *COMMON, *extra]
+def run_metrics(args: list[str], workdir: Path) -> dict:
+    """One `lstm-train` run in `workdir` (stopping the script if it fails): its metrics.json.
+    Also used by bench_horizon.py."""
     before = set(workdir.glob("outputs/runs/*"))
     proc = subprocess.run(
         [str(BIN / "lstm-train"), *args], cwd=workdir, capture_output=True, text=True
@@ -44,7 +45,20 @@ def one_run(series: str, transform: str, seed: int, workdir: Path, extra: list[s
     if proc.returncode != 0:
         raise SystemExit(f"lstm-train {' '.join(args)} failed:\n{proc.stderr[-2000:]}")
     (run,) = set(workdir.glob("outputs/runs/*")) - before
-    metrics = json.loads((run / "metrics.json").read_text())
+    return json.loads((run / "metrics.json").read_text())
+
+
+def common_arguments(parser: argparse.ArgumentParser, series: str, out: str) -> None:
+    """The options every bench_* script over series and seeds takes."""
+    parser.add_argument("--series", default=series, help="comma-separated")
+    parser.add_argument("--seeds", type=int, default=2, help="seeds 0 .. N-1 of each run")
+    parser.add_argument("--quick", action="store_true", help="1 epoch, 1 seed")
+    parser.add_argument("--out", default=out)
+
+
+def one_run(series: str, transform: str, seed: int, workdir: Path, extra: list[str]) -> dict:
+    args = [*SERIES[series], f"data.transform={transform}", f"seed={seed}", *COMMON, *extra]
+    metrics = run_metrics(args, workdir)
     baselines = metrics["forecast"]["baselines"]
     return {
         "command": "lstm-train " + " ".join(args),
@@ -79,11 +93,8 @@ def table(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--series", default=",".join(SERIES), help="comma-separated")
+    common_arguments(parser, ",".join(SERIES), "outputs/bench_transforms.json")
     parser.add_argument("--transforms", default=",".join(TRANSFORMS), help="comma-separated")
-    parser.add_argument("--seeds", type=int, default=2, help="seeds 0 .. N-1 of each run")
-    parser.add_argument("--quick", action="store_true", help="1 epoch, 1 seed")
-    parser.add_argument("--out", default="outputs/bench_transforms.json")
     args = parser.parse_args()
     extra = ["trainer.max_epochs=1"] if args.quick else []
     seeds = range(1 if args.quick else args.seeds)

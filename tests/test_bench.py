@@ -157,3 +157,59 @@ def test_transform_benchmark_prints_its_table(tmp_path):
     assert all(r["mse"] > 0 and r["persistence"] > 0 for rs in runs.values() for r in rs)
     row = next(line for line in proc.stdout.splitlines() if line.startswith("| sine |"))
     assert row.count("|") == 8 and "| - |" in row  # window_relative was not run
+
+
+# --------------------------------------------------------------------------- speed tooling
+@pytest.fixture(scope="module")
+def script():
+    def load(name: str):
+        sys.path.insert(0, str(ROOT / "scripts"))  # bench_gpu imports bench_profile
+        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
+def test_profile_attributes_samples_in_fit_to_the_innermost_package(script):
+    classify = script("bench_profile").classify
+    fit = "main (bench_profile.py:9);Trainer.fit (lightning/pytorch/trainer/trainer.py:584)"
+    lines = [
+        "<module> (x.py:1);_find_and_load (<frozen importlib._bootstrap>:1176) 50",  # set-up
+        f"{fit};LSTMModule.optimizer_steps (lstm_lab/models/module.py:199) 2",
+        f"{fit};LSTMModule.optimizer_steps (lstm_lab/models/module.py:199);"
+        "_engine_run_backward (torch/autograd/graph.py:841) 5",
+        f"{fit};_call_callback_hooks (lightning/pytorch/trainer/call.py:227) 2",
+        f"{fit};_save (torch/serialization.py:1);write (tempfile.py:3) 1",
+    ]
+    assert classify(lines) == pytest.approx(
+        {"torch": 0.5, "lstm_lab": 0.2, "lightning": 0.2, "other": 0.1}
+    )
+
+
+def test_gpu_bench_refuses_without_a_gpu(script, capsys, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible: test_gpu_bench_measures_both_contenders runs instead")
+    out = tmp_path / "bench_gpu.json"
+    assert script("bench_gpu").main(["--quick", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no CUDA GPU" in err
+    assert not out.exists()
+
+
+def test_gpu_bench_measures_both_contenders(script, tmp_path):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    out = tmp_path / "bench_gpu.json"
+    assert script("bench_gpu").main(["--quick", "--out", str(out)]) == 0
+    results = json.loads(out.read_text())["results"]
+    assert {r["precision"] for r in results} <= {"32-true", "bf16-mixed"}
+    for r in results:
+        assert {k: len(v) for k, v in r["seconds"].items()} == {"project": 1, "handwritten": 1}
+        rate = r["windows_per_s"]
+        assert r["ratio"] == pytest.approx(rate["project"] / rate["handwritten"])

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
-import shlex
 import shutil
 import sys
 from dataclasses import dataclass
@@ -26,7 +24,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from helpers import TIMINGS, cli
+from helpers import TIMINGS, cli, tables
 from lstm_lab import CONFIG_DIR
 from lstm_lab.config import ConfigError, check_evaluation, validate
 from lstm_lab.pipeline import build_series
@@ -44,18 +42,8 @@ NAN = ["optimizer=sgd", "optimizer.lr=1e30"]
 
 def parse_table() -> tuple[list[str], dict[str, tuple[list[str], dict[str, str]]]]:
     """(columns, {setup: (overrides, {column: cell})}) of the table."""
-    lines = [line for line in TABLE.read_text().splitlines() if line.startswith("| ")]
-    header = [c.strip() for c in lines[0].strip("|").split(" | ")]
-    assert header[:2] == ["setup", "overrides"], header
-    rows = {}
-    for line in lines[1:]:
-        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
-        assert len(cells) == len(header), line
-        rows[cells[0]] = (
-            shlex.split(cells[1].strip("`")),
-            dict(zip(header[2:], cells[2:], strict=True)),
-        )
-    return header[2:], rows
+    main = TABLE.read_text().split("\n## Debug presets\n")[0]  # that one: tests/test_debug.py
+    return tables.parse_table(main, "setup")
 
 
 COLUMNS, ROWS = parse_table()
@@ -64,12 +52,7 @@ CELLS = [(row, column) for row in ROWS for column in COLUMNS]
 
 def expected(row: str, column: str) -> str | None:
     """None for `works`, else the refusal line."""
-    cell = ROWS[row][1][column]
-    if cell == "works":
-        return None
-    found = re.fullmatch(r"refused: `(.+)`", cell)
-    assert found, f"{row} / {column}: {cell!r} is neither 'works' nor 'refused: `<line>`'"
-    return found.group(1)
+    return tables.refusal(row, column, ROWS[row][1][column])
 
 
 def test_the_table_holds_every_pair_of_mode_horizon_and_input():
@@ -209,7 +192,7 @@ class Cell:
     def stop(self, row: str, fault: str) -> Path:
         """A run of the setup stopped by `fault` (SIGTERM or CRASH@epoch:batch); its directory."""
         name = fault.split("@")[0]
-        with pytest.raises(Exception) as stop:
+        with pytest.raises(BaseException) as stop:
             self.train(row, name, fault=fault)
         run_dir = compose_run(self.root, row, name)[1]
         if name == "SIGTERM":
@@ -398,10 +381,10 @@ def test_every_column_is_tested():
 def test_resume_in_the_middle_of_an_epoch_is_not_trivial(root, monkeypatch, straight_runs):
     """The SIGTERM cells stop where the stateful streams carry a state (so restoring it is
     what makes the resume exact): without it the resumed weights differ."""
-    from lstm_lab.models.stateful import StatefulLSTMModule
+    from lstm_lab.models.stateful import StatefulRegressionModule
 
     row = next(r for r in ROWS if "model.stateful=true" in ROWS[r][0])
-    monkeypatch.setattr(StatefulLSTMModule, "on_train_start", lambda self: None)
+    monkeypatch.setattr(StatefulRegressionModule, "on_train_start", lambda self: None)
     with pytest.raises(RunStopped):
         train_here(root, monkeypatch, row, "no-state", fault="SIGTERM@1:1")
     run_dir = compose_run(root, row, "no-state")[1]
@@ -412,13 +395,13 @@ def test_resume_in_the_middle_of_an_epoch_is_not_trivial(root, monkeypatch, stra
 def test_running_out_of_memory_is_a_one_line_failure(root, monkeypatch):
     """A run the estimate let through, out of memory in training: RunStopped (one line, exit
     1) and metrics.json with "status": "failed" and torch's reason."""
-    from lstm_lab.models.module import LSTMModule
+    from lstm_lab.models.module import RegressionModule
 
     def no_memory(self, *args):
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8")
 
     # in a training step: the network's check on a dummy batch before training goes through
-    monkeypatch.setattr(LSTMModule, "training_step", no_memory)
+    monkeypatch.setattr(RegressionModule, "training_step", no_memory)
     row = next(iter(ROWS))
     with pytest.raises(RunStopped) as stop:
         train_here(root, monkeypatch, row, "oom")

@@ -27,6 +27,7 @@ GROUPS = [
     "callbacks",
     "paths",
     "evaluation",
+    "debug",
 ]
 
 

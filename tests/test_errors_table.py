@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from helpers import run, run_dirs, write_bad_files
+from helpers.bad_inputs import write_bad_inputs
 
 TABLE = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
 
@@ -26,6 +27,7 @@ def rows() -> list[tuple[str, str]]:
 def test_documented_error(tmp_path, given, expected):
     args = shlex.split(given)
     marker = write_bad_files(tmp_path)
+    other_settings = write_bad_inputs(tmp_path)
     proc = run(*args, cwd=tmp_path)
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     lines = proc.stderr.strip().splitlines()
@@ -38,9 +40,7 @@ def test_documented_error(tmp_path, given, expected):
     assert "Traceback" not in proc.stdout + proc.stderr
     assert not run_dirs(tmp_path), "a refused run must leave no run directory"
     assert not list(tmp_path.rglob("*.tfevents.*"))
-    assert sorted(p.name for p in tmp_path.rglob("*.ckpt")) == [
-        "evil.ckpt",
-        "grouped.ckpt",
-        "not-a-checkpoint.ckpt",
-    ]
+    assert sorted(p.name for p in tmp_path.rglob("*.ckpt")) == sorted(
+        ["evil.ckpt", "grouped.ckpt", "not-a-checkpoint.ckpt", *other_settings]
+    )
     assert not marker.exists(), "the checkpoint's payload ran"

@@ -16,6 +16,7 @@ from lstm_lab.evaluation.baselines import (
     training_mean,
 )
 from lstm_lab.evaluation.forecast import network_forecaster, rollout
+from lstm_lab.evaluation.horizon import report_steps, step_scores
 from lstm_lab.evaluation.metrics import errors, mse_by_step, skill
 from lstm_lab.evaluation.suite import evaluate_split
 
@@ -195,3 +196,39 @@ def test_suite_refuses_a_rollout_longer_than_the_test_split():
         evaluate_split(
             scaled_persistence, ChronologicalSplit.of(periodic_series(), 0.7, 0.15), 10, 1, 61
         )
+
+
+def test_scores_by_step_by_hand_leave_exact_baselines_out():
+    true = np.zeros((2, 3))
+    pred = {
+        "model": np.array([[0.0, 1.0, 3.0], [0.0, 1.0, 3.0]]),  # MSE 0, 1, 9 by step
+        "persistence": np.ones((2, 3)),  # MSE 1 at every step
+        "seasonal_naive": np.zeros((2, 3)),  # exact: no skill against it
+        "training_mean": np.full((2, 3), 2.0),  # MSE 4
+    }
+    scores = step_scores(true, pred, variance=1.0)
+    assert scores["steps"] == 3
+    np.testing.assert_allclose(scores["mse"]["model"], [0.0, 1.0, 9.0])
+    assert scores["best_baseline"] == ["persistence"] * 3
+    np.testing.assert_allclose(scores["skill"], [1.0, 0.0, -8.0])
+    assert scores["worse_at"] == [3]
+    assert report_steps(3) == [1, 2, 3] and report_steps(52) == [1, 26, 52]
+    assert report_steps(1) == [1] and report_steps(2) == [1, 2]
+
+
+def test_suite_scores_direct_and_rolled_forecasts_by_step():
+    two_step_persistence = lambda x: np.repeat(x[:, -1, :1], 2, axis=1)  # noqa: E731
+    ev = evaluate_split(
+        two_step_persistence, ChronologicalSplit.of(periodic_series(), 0.7, 0.15), 10, 2, 5
+    )
+    block = ev.summary["by_step"]
+    assert block["one_step"]["steps"] == 2 and block["rollout"]["steps"] == 5
+    for kind, forecasts in (("one_step", ev.one_step), ("rollout", ev.rollout)):
+        for name, pred in forecasts.pred.items():
+            np.testing.assert_allclose(block[kind]["mse"][name], mse_by_step(forecasts.true, pred))
+        # the model is persistence: never worse than it, so never worse than the best
+        np.testing.assert_allclose(block[kind]["mse"]["model"], block[kind]["mse"]["persistence"])
+    one = evaluate_split(
+        scaled_persistence, ChronologicalSplit.of(periodic_series(), 0.7, 0.15), 10, 1, 0
+    )
+    assert one.summary["by_step"] == {}  # a single step ahead: nothing by step

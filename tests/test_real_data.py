@@ -73,8 +73,11 @@ def test_multivariate_csv_run_has_the_sine_runs_outputs(tmp_path, sensor_csv, mo
 
 
 def test_multi_step_run_reports_every_step(tmp_path):
-    run_dir = train(tmp_path, *QUICK, "data.horizon=3")
-    test = read_metrics(run_dir)["test"]
+    proc = run(*QUICK, "data.horizon=3", "evaluation.rollout_steps=4", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run_dir,) = run_dirs(tmp_path)
+    metrics = read_metrics(run_dir)
+    test = metrics["test"]
     steps = [f"{m}_step{h}" for m in ("mse", "rmse", "mae") for h in (1, 2, 3)]
     assert set(test) == {"mse", "rmse", "mae", *steps}
     # Every step has as many targets, so the overall MSE is the mean of the steps' MSEs.
@@ -84,6 +87,20 @@ def test_multi_step_run_reports_every_step(tmp_path):
     scalars = set(load_events(run_dir).Tags()["scalars"])
     assert {f"test/{name}" for name in steps} <= scalars
     assert not any(tag.startswith("hp/test_") for tag in scalars)  # test/* once, not twice
+    # the direct 3-step forecast and the 4-step rollout, scored at every step against the
+    # baselines: in metrics.json, as TensorBoard scalars by step, in the printed report
+    by_step = metrics["forecast"]["by_step"]
+    assert (by_step["one_step"]["steps"], by_step["rollout"]["steps"]) == (3, 4)
+    model = by_step["one_step"]["mse"]["model"]
+    assert model == pytest.approx([test[f"mse_step{h}"] for h in (1, 2, 3)], rel=1e-4)
+    events = load_events(run_dir)
+    curve = events.Scalars("test/mse_by_step_rollout/persistence")
+    assert [e.step for e in curve] == [1, 2, 3, 4]
+    assert [e.value for e in curve] == pytest.approx(by_step["rollout"]["mse"]["persistence"])
+    assert "test/error_by_step" in events.Tags()["images"]
+    assert "MSE by step ahead (direct forecasts)" in proc.stdout
+    assert "test/mse_step2" not in proc.stdout  # the per-step rows give way to the table
+    assert "step 2" in proc.stdout and "skill vs best baseline" in proc.stdout
 
 
 @pytest.mark.parametrize(

@@ -233,3 +233,21 @@ def test_sections_chosen_by_target_and_mappings_of_sections(plain, error):
     else:
         with pytest.raises(ConfigError, match=re.escape(error)):
             check_sections(plain, TOY)
+
+
+@pytest.mark.parametrize("network", variants(NETWORKS), ids=lambda n: n.__name__)
+def test_a_built_in_networks_keys_and_defaults_are_its_constructors(network):
+    """The schema states a built-in network's keys once for the config; its constructor takes
+    exactly those (plus what lstm-lab fills in) with the same defaults."""
+    import importlib
+    import inspect
+
+    module, _, name = network._target_.rpartition(".")
+    params = inspect.signature(getattr(importlib.import_module(module), name)).parameters
+    filled = ("input_size", "horizon", "transform", "transform_scale")
+    constructor = {k: p.default for k, p in params.items() if k not in filled}
+    stated = network()
+    schema_keys = {
+        f.name: getattr(stated, f.name) for f, _ in specs(network) if f.name != "_target_"
+    }
+    assert constructor == schema_keys

@@ -19,7 +19,7 @@ from lstm_lab.data.streams import cut_streams, make_streams, step_pairs
 from lstm_lab.data.windows import split_bounds
 from lstm_lab.evaluation.stream_forecast import predict_stream
 from lstm_lab.models.lstm import LSTMRegressor
-from lstm_lab.models.stateful import StatefulLSTMModule
+from lstm_lab.models.stateful import StatefulRegressionModule
 from lstm_lab.pipeline import build_series
 from lstm_lab.records.restore import restore
 
@@ -95,10 +95,10 @@ def test_datamodule_scales_with_train_statistics_and_chunks_by_bptt():
 # --- the module: truncated BPTT -------------------------------------------------------------
 
 
-def make_module(layers: int = 1, hidden: int = 6) -> StatefulLSTMModule:
+def make_module(layers: int = 1, hidden: int = 6) -> StatefulRegressionModule:
     torch.manual_seed(0)
     net = LSTMRegressor(hidden_size=hidden, num_layers=layers)
-    return StatefulLSTMModule(net, optimizer=functools.partial(torch.optim.Adam, lr=0.01))
+    return StatefulRegressionModule(net, optimizer=functools.partial(torch.optim.Adam, lr=0.01))
 
 
 @pytest.mark.parametrize("layers", [1, 2, 3])

@@ -70,6 +70,18 @@ def test_shape_of_reads_window_and_stateful_configs(compose_train):
     assert stateful["window"] == validate(compose_train("experiment=stateful"))["model"]["bptt"]
 
 
+def test_a_network_of_the_users_is_sized_by_its_largest_weight_matrix(compose_train):
+    plain = validate(compose_train())
+    model = {k: plain["model"][k] for k in ("carry_state", "stateful", "bptt", "streams")}
+    # test_memory.Wide: a (window x inputs -> hidden) layer and a (hidden -> horizon) one
+    wide = {"_target_": "test_memory.Wide", "window": 10, "hidden": 100_000, "steps_per_call": 1}
+    shape = shape_of({**plain, "model": {**model, **wide}}, 1000, 1)
+    assert shape["per_sample"] == 10 * 100_000
+    choice = choose_threads("auto", **shape, free_cores=2)
+    assert choice.threads == 2  # 16 x 1 M multiply-adds: four threads would pay, two are free
+    assert choice.why == "auto: 2 (16 M multiply-adds, 2 free cores)"
+
+
 @pytest.mark.parametrize("value,expected", [("auto", "auto"), ("1", 1), ("4", 4), ("null", None)])
 def test_valid_thread_settings(compose_train, value, expected):
     assert validate(compose_train(f"threads={value}"))["threads"] == expected

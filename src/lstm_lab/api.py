@@ -58,10 +58,19 @@ def train(config: DictConfig | Sequence[str] = ()) -> TrainResult | list[TrainRe
     in this process; a parallel launcher's run elsewhere)."""
     from lstm_lab.commands.train import train_from_config
     from lstm_lab.records.rundirs import remove_refused_run_dir
+    from lstm_lab.training.stopped import RunStopped
+    from lstm_lab.user_errors import USER_ERRORS
 
     def run(cfg: DictConfig, run_dir: Path) -> TrainResult:
         with refusals_as_command_errors(lambda: remove_refused_run_dir(run_dir)):
-            return TrainResult(run_dir, _metrics_of(train_from_config(cfg), run_dir))
+            try:
+                metrics = train_from_config(cfg)
+            except (*USER_ERRORS, RunStopped):
+                raise  # a refusal (its directory removed above), or a run that stopped
+            except (Exception, KeyboardInterrupt):  # a bug, or Ctrl-C while starting
+                remove_refused_run_dir(run_dir)  # no half run
+                raise
+        return TrainResult(run_dir, _metrics_of(metrics, run_dir))
 
     return _command("train", config, run, app="lstm_lab.cli.train:train_app")
 
@@ -113,6 +122,11 @@ def _command(name: str, config, run: Callable[[DictConfig, Path], Any], app: str
         raise TypeError("overrides is a list of strings, e.g. ['model.hidden_size=64']")
     args = None if isinstance(config, DictConfig) else [str(a) for a in config]
     config_dir, overrides = _config_dir(args or [])
+    with refusals_as_command_errors():
+        from lstm_lab import CONFIG_DIR
+        from lstm_lab.config.files import check_command_line
+
+        check_command_line(args or [], CONFIG_DIR)  # as lstm-train: the files Hydra will read
     if args is not None and any(a.startswith("-") for a in overrides):  # -m, --cfg, ...
         return _run_app(app, name, args)
     with refusals_as_command_errors():

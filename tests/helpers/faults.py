@@ -6,7 +6,7 @@
 sends the named signal to the run's own process after training batch 3 of epoch 1. Without
 LSTM_LAB_FAULT the callback does nothing, so a run with it and a run without it train alike.
 `CRASH@1:3` raises `Crash` there instead: a kill, for a run inside the test process (nothing
-is saved on the way out).
+is saved on the way out); `ERROR@1:3` raises a RuntimeError there: a bug that surfaces mid-run.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import signal
 import lightning as L
 
 
-class Crash(Exception):
-    """The run died here (as if killed)."""
+class Crash(BaseException):
+    """The run died here (as if killed). A BaseException, as a kill is: the run's handlers of
+    errors (which mark a failed run in metrics.json) do not see it."""
 
 
 class SignalFromEnv(L.Callback):
@@ -34,4 +35,6 @@ class SignalFromEnv(L.Callback):
         if self.fault and (trainer.current_epoch, batch_idx) == self.fault[1:]:
             if self.fault[0] == "CRASH":
                 raise Crash(f"crashed at epoch {trainer.current_epoch}, batch {batch_idx}")
+            if self.fault[0] == "ERROR":
+                raise RuntimeError(f"injected at epoch {trainer.current_epoch}, batch {batch_idx}")
             os.kill(os.getpid(), self.fault[0])

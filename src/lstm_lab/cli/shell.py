@@ -53,6 +53,9 @@ def run_cli(app: Callable[[], object], prog: str) -> None:
     atexit.register(collect_nothing_at_exit)  # runs after the handlers torch & co. add later
     try:
         with refusals_as_command_errors():  # Hydra's refusals before the task starts
+            from lstm_lab.config.files import check_command_line
+
+            check_command_line(sys.argv[1:], CONFIG_DIR)  # the files Hydra will read, first
             app()
     except CommandExit as stop:
         print(f"{prog}: error: {stop.message}", file=sys.stderr)

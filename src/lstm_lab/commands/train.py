@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from lstm_lab.config import ConfigError, check_evaluation, check_targets, validate
 from lstm_lab.records import sweep
 from lstm_lab.records.rundirs import is_run_dir
+from lstm_lab.training.debug import check_debug
 from lstm_lab.training.strategies import check_strategy
 
 
@@ -28,13 +29,14 @@ def train_from_config(cfg: DictConfig) -> dict[str, Any]:
     cfg = resumed_config(cfg)
     plain = validate(cfg)
     check_strategy(plain, sweep.in_multirun(), _launcher())
+    check_debug(plain)
     series = build_series(plain)
     check_evaluation(plain, *series.shape)
     check_targets(plain)
     from lstm_lab.training.memory import check_fits
 
     check_fits(plain, *series.shape)
-    ckpt_path = start_checkpoint(plain)
+    ckpt_path = start_checkpoint(plain, series.shape[1])
     from lstm_lab.training.run import train_and_test  # torch and Lightning from here on
 
     return train_and_test(cfg, plain, series, ckpt_path=ckpt_path)
@@ -84,7 +86,7 @@ def _status(run_dir: Path) -> str | None:
         return None
 
 
-def start_checkpoint(plain: dict) -> str | None:
+def start_checkpoint(plain: dict, n_features: int | None = None) -> str | None:
     """The checkpoint training continues from (resume: the run's last.ckpt), checked safely."""
     from lstm_lab.records.checkpoints import check_training_checkpoint
     from lstm_lab.records.rundirs import checkpoint_dir
@@ -98,9 +100,11 @@ def start_checkpoint(plain: dict) -> str | None:
                 f"{plain['resume']} has no {last.name} to continue from (it stopped before its "
                 "first epoch ended); start it again instead",
             )
-        check_training_checkpoint(last, "resume", steps_per_call(plain))
+        check_training_checkpoint(last, "resume", steps_per_call(plain), plain, n_features)
         return str(last)
     if plain.get("ckpt_path"):
-        check_training_checkpoint(plain["ckpt_path"], "ckpt_path", steps_per_call(plain))
+        check_training_checkpoint(
+            plain["ckpt_path"], "ckpt_path", steps_per_call(plain), plain, n_features
+        )
         return plain["ckpt_path"]
     return None

@@ -92,7 +92,7 @@ def _check_user_classes(plain: dict) -> dict:
     from lstm_lab.models.build import check_signature, target_of
 
     model = plain["model"]
-    network = {k: v for k, v in model.items() if k not in _names(schema.ModelKeys)}
+    network = schema.network_section(model)
     builtin = {section._target_: section for section in variants(schema.NETWORKS)}
     target = target_of(model)
     if target in builtin:

@@ -37,6 +37,7 @@ Imports neither torch nor Lightning: `--help`, `--cfg job` and config errors sta
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +55,7 @@ from lstm_lab.config.keyspec import (
     key,
     one_of,
 )
+from lstm_lab.models.build import DEFAULT_TARGET  # torch-free: only the class's path
 
 DOTTED = "a dotted import path"
 # threads: "auto" or a count (a str compared with 1 raises TypeError: refused as well)
@@ -118,7 +120,7 @@ class LSTM:
     the input size follows from the data. `_target_` may name any nn.Module class of yours
     (models/build.py: built with its model option's keys plus input_size and horizon)."""
 
-    _target_: str = key("lstm_lab.models.lstm.LSTMRegressor", "the network class", valid=DOTTED)
+    _target_: str = key(DEFAULT_TARGET, "the network class", valid=DOTTED)
     hidden_size: int = key(32, "units in the hidden state", at_least(1))
     num_layers: int = key(1, "stacked recurrent layers", at_least(1))
     dropout: float = key(
@@ -135,8 +137,16 @@ class GRU(LSTM):
 
 
 # The built-in networks' own keys, by model._target_ (a class of the user's is checked against
-# its constructor's signature instead, in lstm_lab.config).
+# its constructor's signature instead, in lstm_lab.config). Their defaults are the
+# constructors' too: tests/test_schema.py fails when the two disagree.
 NETWORKS = LSTM | GRU
+
+
+def network_section(model: dict) -> dict:
+    """The model section less lstm-lab's own keys (ModelKeys): the network's `_target_` and the
+    keys its constructor is given (models/build.py)."""
+    training = {field.name for field in dataclasses.fields(ModelKeys)}
+    return {k: v for k, v in model.items() if k not in training}
 
 
 @dataclass

@@ -78,7 +78,7 @@ class TensorBatches:
 
 class BatchGroups:
     """`TensorBatches` handed over `size` batches at a time, as one list: one Lightning batch
-    for `size` optimizer steps (LSTMModule's `steps_per_call`). The last group of an epoch
+    for `size` optimizer steps (RegressionModule's `steps_per_call`). The last group of an epoch
     may be shorter. Positions (`len`, `start` of `load_state_dict`) count groups, as
     Lightning's batch progress does; `steps` is the number of minibatches per epoch."""
 

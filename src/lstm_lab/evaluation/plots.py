@@ -59,7 +59,8 @@ def plot_rollout(true: np.ndarray, pred: np.ndarray, title: str, path: Path | No
 
 
 def plot_error_vs_horizon(mse_by_step: dict[str, np.ndarray], title: str, path: Path | None = None):
-    """Rollout MSE against steps ahead for the model and each baseline, on a log axis."""
+    """MSE against steps ahead (a rollout's or a direct forecast's) for the model and each
+    baseline, on a log axis."""
     fig, ax = plt.subplots(figsize=(11, 4), dpi=100)
     for name, mse in mse_by_step.items():
         steps = np.arange(1, len(mse) + 1)

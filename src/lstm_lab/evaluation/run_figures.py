@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lstm_lab.evaluation.horizon import log_by_step
 from lstm_lab.evaluation.metrics import errors, mse_by_step
 from lstm_lab.evaluation.plots import plot_error_vs_horizon, plot_prediction, plot_rollout
 from lstm_lab.evaluation.suite import ForecastEvaluation
@@ -16,6 +17,7 @@ FIGURES = {
     "test_prediction": "prediction",
     "test_rollout": "rollout",
     "test_error_vs_horizon": "error_vs_horizon",
+    "test_error_by_step": "error_by_step",
 }
 
 
@@ -37,6 +39,12 @@ def make_figures(
             time=None if time is None else time[one.origins],
         )
     }
+    if horizon > 1:
+        figures["test_error_by_step"] = plot_error_vs_horizon(
+            {name: mse_by_step(one.true, pred) for name, pred in one.pred.items()},
+            f"Direct {horizon}-step forecasts: error by step ahead, model and baselines "
+            f"(mean over {len(one.origins)} test windows)",
+        )
     rolled = evaluation.rollout
     if rolled is not None:
         first = errors(rolled.true[0], rolled.pred["model"][0])["mse"]
@@ -64,7 +72,8 @@ def write_figures(
     time: np.ndarray | None = None,
 ) -> list[Path]:
     """Save the PNGs in `plot_dir` and add them to each TensorBoard SummaryWriter in `writers`
-    (see save_figures)."""
+    (see save_figures), and the MSE by step ahead as scalars (evaluation/horizon.py)."""
+    log_by_step(writers, evaluation.summary.get("by_step") or {}, tag_prefix)
     return save_figures(make_figures(evaluation, time), plot_dir, writers, tag_prefix, step)
 
 

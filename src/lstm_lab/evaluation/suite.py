@@ -25,6 +25,7 @@ from lstm_lab.evaluation.baselines import (
     training_mean,
 )
 from lstm_lab.evaluation.forecast import Forecaster, rollout, rollout_refusal
+from lstm_lab.evaluation.horizon import by_step
 from lstm_lab.evaluation.metrics import errors, is_exact, mse_by_step, skill
 
 BASELINES = ("persistence", "seasonal_naive", "training_mean", "linear_ar")
@@ -184,6 +185,7 @@ def _summary(one_step, rolled, period, period_source, notes, variance: float) ->
     summary["best_baseline"] = {
         k: _best(summary[k]["mse"], baseline_mse[k], summary, k) for k in kinds
     }
+    summary["by_step"] = by_step(one_step, rolled, variance)
     summary["period"] = period
     summary["period_source"] = period_source if period is not None else None
     summary["notes"] = list(notes)

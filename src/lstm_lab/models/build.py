@@ -1,7 +1,8 @@
 """The one place a network is built from the `model` config: for training and for a restored run.
 
 `model._target_` names any `nn.Module` class (default: LSTMRegressor). Its constructor gets the
-model section's own keys plus two filled in from the data: `input_size` (the number of input
+network's keys of the model section (the config's `schema.network_section`: all but lstm-lab's
+own training keys) plus two filled in from the data: `input_size` (the number of input
 columns) and `horizon` (data.horizon). It maps windows (batch, window, input_size) to the next
 values (batch, horizon). Stateful training and `carry_state` also need `forward_with_state`
 and `head` (see LSTMRegressor). Plain Python and torch: no Hydra, no Lightning.
@@ -15,9 +16,8 @@ from typing import Any
 
 from lstm_lab.setting_error import SettingError
 
+# The default network (config/schema.py's model option `lstm` takes it from here).
 DEFAULT_TARGET = "lstm_lab.models.lstm.LSTMRegressor"
-# lstm-lab's own keys of the model section (how to train), never passed to the network.
-TRAINING_KEYS = ("_target_", "carry_state", "stateful", "bptt", "streams", "steps_per_call")
 # What the constructor is given from the data, not from the config.
 FILLED_IN = ("input_size", "horizon")
 # What stateful training and carry_state call on the network, besides forward.
@@ -32,9 +32,9 @@ def target_of(model: dict) -> str:
     return model.get("_target_") or DEFAULT_TARGET
 
 
-def network_kwargs(model: dict) -> dict[str, Any]:
-    """The model section's keys that are the network's own constructor arguments."""
-    return {k: v for k, v in model.items() if k not in TRAINING_KEYS}
+def network_kwargs(network: dict) -> dict[str, Any]:
+    """The network section's constructor arguments: all its keys but `_target_`."""
+    return {k: v for k, v in network.items() if k != "_target_"}
 
 
 def network_class(target: str) -> type:
@@ -87,13 +87,13 @@ def check_signature(target: str, kwargs: dict[str, Any]) -> None:
 
 
 def build_network(
-    model: dict, input_size: int, horizon: int, transform: str = "none", transform_scale=1.0
+    network: dict, input_size: int, horizon: int, transform: str = "none", transform_scale=1.0
 ):
-    """The network the model config names, for `input_size` inputs and `horizon` outputs;
-    a `transform` other than none (data.transform) is given to it with its scale, and needs a
-    class that takes them (see models.lstm.TargetTransform)."""
-    target = target_of(model)
-    kwargs = network_kwargs(model)
+    """The network its section (`_target_` and the constructor's keys) names, for `input_size`
+    inputs and `horizon` outputs; a `transform` other than none (data.transform) is given to it
+    with its scale, and needs a class that takes them (see models.lstm.TargetTransform)."""
+    target = target_of(network)
+    kwargs = network_kwargs(network)
     check_signature(target, kwargs)
     cls = network_class(target)
     if transform != "none":

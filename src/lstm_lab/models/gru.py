@@ -16,6 +16,7 @@ class GRURegressor(RecurrentRegressor):
     """
 
     layers = nn.GRU
+    gates = 3
 
     def forward_with_state(
         self, x: torch.Tensor, state: State | None = None

@@ -61,6 +61,16 @@ class RecurrentRegressor(TargetTransform):
     the attribute named after its class (`self.lstm`, `self.gru`), as checkpoints name it."""
 
     layers: type[nn.LSTM] | type[nn.GRU]
+    # What lstm-lab sizes a run by (training/memory.py), declared here rather than in a table
+    # keyed by import path; a network of yours without them is measured (memory.py).
+    gates: int  # weight blocks per layer: 4 (LSTM), 3 (GRU)
+    size_key = "hidden_size"  # the model key that sizes the network: the one to lower
+
+    @classmethod
+    def kept_per_step(cls, hidden_size: int, num_layers: int, **_: object) -> int:
+        """Values the backward pass keeps per sample and time step: every layer's gates and
+        its state (about gates + 2 per hidden unit)."""
+        return num_layers * hidden_size * (cls.gates + 2)
 
     def __init__(
         self,
@@ -103,10 +113,13 @@ class LSTMRegressor(RecurrentRegressor):
     taking `input_size` and `horizon` (filled in from the data) and the model config's other
     keys, and `forward` as above. Stateful mode and carry_state also call `forward_with_state`
     (prediction, per-step outputs, state as a tuple of (layers, batch, ...) tensors) and `head`
-    (per-step outputs -> (batch, time, horizon)).
+    (per-step outputs -> (batch, time, horizon)). The memory check and `threads: auto` size
+    it by what RecurrentRegressor declares (`kept_per_step`, `size_key`); a class without
+    those is sized by its own parameters, built on the meta device (training/memory.py).
     """
 
     layers = nn.LSTM
+    gates = 4
 
     def forward_with_state(
         self, x: torch.Tensor, state: State | None = None

@@ -32,7 +32,7 @@ def run_length_kwargs(factory: Callable, length: int) -> dict[str, int]:
     return {k: length for k in _RUN_LENGTH_ARGS if k in params and given.get(k) is None}
 
 
-class LSTMModule(L.LightningModule):
+class RegressionModule(L.LightningModule):
     """Trains on scaled data; reports test metrics in the series' original units.
 
     `carry_state` reproduces a habit of the classic tutorial: the detached (h, c) left by one
@@ -273,7 +273,13 @@ class LSTMModule(L.LightningModule):
             # equal on every rank
             self.log("val/loss_best", self.best_val_loss, sync_dist=True, logger=False)
             metrics = {**with_log10("val/loss", loss), "val/loss_best": self.best_val_loss}
-            self.log_curves({**metrics, "epoch": self.current_epoch}, self.trainer.global_step)
+            # written to disk with the epoch's train/loss, which follows in on_train_epoch_end
+            # (each flush waits for TensorBoard's writer thread); a validation of its own,
+            # outside fit, is written when the logger is finalized
+            in_fit = self.trainer.state.fn == "fit"
+            self.log_curves(
+                {**metrics, "epoch": self.current_epoch}, self.trainer.global_step, save=not in_fit
+            )
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["best_val_loss"] = self.best_val_loss

@@ -12,13 +12,13 @@ import torch
 import torch.nn.functional as F
 
 from lstm_lab.models.lstm import State
-from lstm_lab.models.module import LSTMModule
+from lstm_lab.models.module import RegressionModule
 
 Chunk = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
-class StatefulLSTMModule(LSTMModule):
-    """LSTMModule for chunked streams: predicts every step, carries (h, c) between chunks.
+class StatefulRegressionModule(RegressionModule):
+    """RegressionModule for chunked streams: predicts every step, carries (h, c) between chunks.
 
     Each stage (train, val, test) keeps its own state, so none leaks into another. A state
     is reset to zero at the start of each of its stage's epochs (val and test then warm it

@@ -66,12 +66,20 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 TRAINING_STATE = ("state_dict", "optimizer_states", "loops", "epoch", "global_step")
 
 
-def check_training_checkpoint(path: str | Path, key: str, steps_per_call: int = 1) -> None:
+def check_training_checkpoint(
+    path: str | Path,
+    key: str,
+    steps_per_call: int = 1,
+    plain: dict | None = None,
+    n_features: int | None = None,
+) -> None:
     """A checkpoint training can continue from; ConfigError naming `key` (and the file) if not.
 
     Its loop state counts optimizer steps and batches as the run that wrote it made them, so
     it must be continued with the same (effective) model.steps_per_call; checkpoints that do
-    not record one come from one step per batch.
+    not record one come from one step per batch. With the run's config (`plain`), the
+    checkpoint's network, window, horizon, features, transform and mode must be the run's
+    (records/compat.py).
     """
     try:
         loaded = load_checkpoint(path)
@@ -82,6 +90,10 @@ def check_training_checkpoint(path: str | Path, key: str, steps_per_call: int = 
         raise ConfigError(
             key, f"{path}: holds no training state to continue from (missing {', '.join(missing)})"
         )
+    if plain is not None:
+        from lstm_lab.records.compat import check_compatible
+
+        check_compatible(loaded, path, plain, n_features, key)
     written = loaded.get("steps_per_call", 1)
     if written != steps_per_call:
         raise ConfigError(

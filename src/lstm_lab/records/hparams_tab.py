@@ -80,9 +80,17 @@ def columns(hparams: dict[str, Any], swept: list[str], overrides: list[str]) -> 
     return values, infos
 
 
-def log_hparams(writer, hparams: dict[str, Any], metrics: dict[str, float], step: int, run_dir):
+def log_hparams(
+    writer,
+    hparams: dict[str, Any],
+    metrics: dict[str, float],
+    step: int,
+    run_dir,
+    status: str = "completed",
+):
     """Declare the columns, write this run's session and its metric scalars (test/mse is
-    already logged by the test loop and is not written twice)."""
+    already logged by the test loop and is not written twice). A run that failed ends its
+    session as failed (TensorBoard's Status column), so it never reads as a finished run."""
     from tensorboard.plugins.hparams import api_pb2
     from tensorboard.plugins.hparams import plugin_data_pb2 as data
 
@@ -118,7 +126,10 @@ def log_hparams(writer, hparams: dict[str, Any], metrics: dict[str, float], step
             SESSION_END_INFO_TAG,
             data.HParamsPluginData(
                 session_end_info=data.SessionEndInfo(
-                    status=api_pb2.STATUS_SUCCESS, end_time_secs=time.time()
+                    status=api_pb2.STATUS_SUCCESS
+                    if status == "completed"
+                    else api_pb2.STATUS_FAILURE,
+                    end_time_secs=time.time(),
                 )
             ),
         ),

@@ -10,6 +10,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from lstm_lab.evaluation.horizon import is_step_metric, report_steps
+
 PACKAGES = ("lstm-lab", "torch", "lightning", "torchmetrics", "numpy", "hydra-core", "omegaconf")
 
 
@@ -99,7 +101,10 @@ def print_summary(metrics: dict, run_dir: Path) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_row("best val/loss (scaled)", f"{metrics['best_val_loss']:.4g}")
+    by_step = (metrics.get("forecast") or {}).get("by_step")
     for name, value in metrics["test"].items():
+        if by_step and is_step_metric(name):
+            continue  # every step is in metrics.json; the table below shows 1, H/2 and H
         table.add_row(f"test/{name}", f"{value:.4g}")
     Console().print(table)
     if metrics.get("forecast"):
@@ -124,8 +129,11 @@ def print_forecast(summary: dict) -> None:
         caption += f"; rollout: {rolled['steps']} steps from {rolled['origins']} origin(s)"
     table = Table(title="Test-split forecasts vs baselines", caption=caption)
     table.add_column("forecaster", no_wrap=True)
-    table.add_column("1-step MSE", justify="right")
-    table.add_column("1-step skill", justify="right")
+    direct = (summary.get("by_step") or {}).get("one_step")
+    # a direct forecast of H steps: its MSE and skill over all of them (by step: below)
+    first = f"{direct['steps']}-step" if direct else "1-step"
+    table.add_column(f"{first} MSE", justify="right")
+    table.add_column(f"{first} skill", justify="right")
     if rolled:
         table.add_column("rollout MSE", justify="right")
         table.add_column("rollout skill", justify="right")
@@ -155,11 +163,42 @@ def print_forecast(summary: dict) -> None:
         table.add_row(*row)
     Console().print(table)
     for kind, best in (summary.get("best_baseline") or {}).items():
-        what = "1-step" if kind == "one_step" else "rollout"
+        what = first if kind == "one_step" else "rollout"
         if best is None:
             print(f"Skill ({what}): every baseline is exact on this series")
         else:
             name = best["name"].replace("_", " ")
             print(f"Skill ({what}) vs the best inexact baseline ({name}): {number(best['skill'])}")
+    for kind, scores in (summary.get("by_step") or {}).items():
+        print_by_step(scores, kind, exact.get(kind, ()))
     for note in summary.get("notes", []):
         print(f"Note: {note}")
+
+
+def print_by_step(scores: dict, kind: str, exact=()) -> None:
+    """MSE at steps 1, H/2 and H of the model and each baseline, and the model's skill there
+    against the best baseline that is not exact at that step (all steps: metrics.json)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    steps = report_steps(scores["steps"])
+    what = "direct" if kind == "one_step" else "rollout"
+    worse = scores["worse_at"]
+    caption = (
+        f"at every one of the {scores['steps']} steps the model beats the best inexact baseline"
+        if not worse
+        else f"worse than the best inexact baseline at {len(worse)} of {scores['steps']} steps "
+        f"(first: step {worse[0]})"
+    )
+    table = Table(title=f"MSE by step ahead ({what} forecasts)", caption=caption)
+    table.add_column("forecaster", no_wrap=True)
+    for k in steps:
+        table.add_column(f"step {k}", justify="right")
+    for name, mse in scores["mse"].items():
+        label = name.replace("_", " ") + (" (exact)" if name in exact else "")
+        table.add_row(label, *(f"{mse[k - 1]:.4g}" for k in steps))
+    best = [scores["skill"][k - 1] for k in steps]
+    table.add_row(
+        "skill vs best baseline", *("undefined" if s is None else f"{s:.3g}" for s in best)
+    )
+    Console().print(table)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
-from lstm_lab.config import ConfigError, check_evaluation, validate
+from lstm_lab.config import ConfigError, check_evaluation, schema, validate
 from lstm_lab.setting_error import SettingError
 
 # The parts of a run's saved config that define its data and network (the rest, such as the
@@ -94,10 +94,16 @@ def restore(
     check_evaluation(plain, *series.shape)
 
     checkpoint = load_checkpoint(ckpt)
+    from lstm_lab.records.compat import check_compatible
+
+    check_compatible(checkpoint, ckpt, plain, series.shape[1], "ckpt_path")
     data = plain["data"]
     try:  # the transform's scale comes with the weights
         net = build_network(
-            plain["model"], series.shape[1], data["horizon"], data.get("transform", "none")
+            schema.network_section(plain["model"]),
+            series.shape[1],
+            data["horizon"],
+            data.get("transform", "none"),
         )
     except BuildError as error:
         raise ConfigError(error.key, f"{run}/.hydra/config.yaml: {error.message}") from None

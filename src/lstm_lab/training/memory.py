@@ -2,8 +2,10 @@
 
 The estimate counts only what a run certainly holds at once: the weights with their gradients
 and optimizer state (four copies of the parameters, as Adam keeps), the data tensors (window
-mode holds every window), and what the LSTM keeps of one training batch for the backward
-pass (about six values per hidden unit, layer, step and sample). Real use is higher, so a run
+mode holds every window), and what the network keeps of one training batch for the backward
+pass (the LSTM: about six values per hidden unit, layer, step and sample). What a network
+needs for it is declared on its class or measured on the meta device (`network_size`), so a
+network of yours is sized by what it is, never as nothing. Real use is higher, so a run
 refused here could never have fit, and a run that passes may still run out: `is_out_of_memory`
 tells such a failure from other errors, for a one-line report.
 """
@@ -13,32 +15,75 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lstm_lab.config import ConfigError
+from lstm_lab.config import ConfigError, schema
+from lstm_lab.models.build import network_class, network_kwargs, target_of
 
 FLOAT = 4  # bytes of a float32
 PARAM_COPIES = 4  # weight, gradient, two optimizer moments
 
 
-# Gates of the built-in networks; a network of the user's is sized only once it is built.
-GATES = {"lstm_lab.models.lstm.LSTMRegressor": 4, "lstm_lab.models.gru.GRURegressor": 3}
+def built_network(model: dict, n_features: int, horizon: int):
+    """The network the model section names, built on the meta device (no memory taken), or for
+    real where its class's code needs real tensors; a class that cannot be built either way
+    is refused in one line."""
+    import torch
+
+    network = schema.network_section(model)
+    target, kwargs = target_of(network), network_kwargs(network)
+    cls = network_class(target)
+    for device in ("meta", "cpu"):
+        try:
+            with torch.device(device):
+                return cls(input_size=n_features, horizon=horizon, **kwargs)
+        except Exception as error:  # the user's code: any failure is the class's
+            failure = error
+    first = str(failure).strip().splitlines()[0] if str(failure).strip() else ""
+    raise ConfigError(
+        "model._target_",
+        f"{target} cannot be built to size the run: {type(failure).__name__}: {first}",
+    )
 
 
-def lstm_parameters(n_features: int, hidden: int, layers: int, horizon: int, gates: int = 4) -> int:
-    """Parameters of LSTMRegressor (GRURegressor: 3 gates): the recurrent layers (`gates`
-    gates, two biases) and the linear head."""
-    first = gates * hidden * (n_features + hidden + 2)
-    others = gates * hidden * (2 * hidden + 2) * (layers - 1)
-    return first + others + (hidden + 1) * horizon
+def network_size(model: dict, n_features: int, horizon: int, steps: int) -> tuple[str, int, int]:
+    """(the key to lower, the network's parameters, the values its backward pass keeps per
+    sample over `steps` steps). Parameters are counted on the network itself (built_network);
+    the values kept come from its class's `kept_per_step` (see RecurrentRegressor), or, for a
+    class that declares none, are measured: what autograd saves for two samples less what it
+    saves for one."""
+    net = built_network(model, n_features, horizon)
+    cls, kwargs = type(net), network_kwargs(schema.network_section(model))
+    params = sum(p.numel() for p in net.parameters())
+    size_key = getattr(cls, "size_key", None)
+    key = f"model.{size_key}" if size_key else "model._target_"
+    if hasattr(cls, "kept_per_step"):
+        return key, params, steps * cls.kept_per_step(**kwargs)
+    device = next(net.parameters()).device if params else "meta"
+    try:
+        two, one = (saved_values(net, b, steps, n_features, device) for b in (2, 1))
+    except Exception:  # a forward that fails: build.check_network refuses it, saying why
+        return key, params, 0
+    return key, params, two - one
+
+
+def saved_values(net, batch: int, steps: int, n_features: int, device) -> int:
+    """Values autograd saves for the backward pass of `net` on a (batch, steps, features)
+    input on `device` (the meta device: no memory, no arithmetic)."""
+    import torch
+
+    saved = []
+
+    def pack(tensor):
+        saved.append(tensor.numel())
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        net(torch.zeros(batch, steps, n_features, device=device))
+    return sum(saved)
 
 
 def needs(plain: dict, n_points: int, n_features: int) -> dict[str, int]:
     """Bytes the run needs at least, by the key that governs each part."""
     model, data = plain["model"], plain["data"]
-    gates = GATES.get(model.get("_target_", "lstm_lab.models.lstm.LSTMRegressor"))
-    hidden, layers = model.get("hidden_size", 0), model.get("num_layers", 0)
-    if gates is None:  # a network of the user's: its size is unknown before it is built
-        hidden = layers = 0
-    params = lstm_parameters(n_features, hidden, layers, data["horizon"], gates or 4)
     if model["stateful"]:
         batch, steps, batch_key = model["streams"], model["bptt"], "model.bptt"
         data_bytes = n_points * (n_features + data["horizon"]) * FLOAT * 3  # train, val, test
@@ -47,10 +92,10 @@ def needs(plain: dict, n_points: int, n_features: int) -> dict[str, int]:
         batch = data["batch_size"] or train_windows
         steps, batch_key = data["window"], "data.batch_size"
         data_bytes = n_points * (data["window"] * n_features + data["horizon"]) * FLOAT
+    size_key, params, kept = network_size(model, n_features, data["horizon"], steps)
     return {
-        "model.hidden_size": params * PARAM_COPIES * FLOAT,
-        # a recurrent layer keeps its gates and (h, c) per hidden unit, layer, step and sample
-        batch_key: batch * steps * layers * hidden * ((gates or 4) + 2) * FLOAT,
+        size_key: params * PARAM_COPIES * FLOAT,
+        batch_key: batch * kept * FLOAT,
         "data.window": data_bytes,
     }
 
@@ -107,10 +152,11 @@ def check_fits(plain: dict, n_points: int, n_features: int) -> None:
     key = max(parts, key=parts.get)
     shares = ", ".join(f"{k} {gb(v)}" for k, v in parts.items())
     per = f" x {processes} processes" if processes > 1 else ""
+    lower = "use a smaller network" if key == "model._target_" else f"lower {key}"
     raise ConfigError(
         key,
         f"the run needs at least {gb(total)} of memory ({shares}{per}), more than the "
-        f"{gb(free)} {where}; lower {key}",
+        f"{gb(free)} {where}; {lower}",
     )
 
 

@@ -19,17 +19,19 @@ from omegaconf import DictConfig
 
 from lstm_lab.config import ConfigError, schema
 from lstm_lab.models.build import build_network, check_network
-from lstm_lab.models.module import LSTMModule, ScheduleMismatch, run_length_kwargs
+from lstm_lab.models.module import RegressionModule, ScheduleMismatch, run_length_kwargs
 from lstm_lab.models.nonfinite import NonFiniteLoss
-from lstm_lab.models.stateful import StatefulLSTMModule
+from lstm_lab.models.stateful import StatefulRegressionModule
 from lstm_lab.records.hparams_tab import log_hparams
 from lstm_lab.records.report import hparams_of, print_summary, process_age_s, run_info, write_json
 from lstm_lab.records.rundirs import checkpoint_dir, resume_command
 from lstm_lab.training.distributed import RunProgress, load_tested_weights, progress, run_progress
+from lstm_lab.training.failures import failure_reason
 from lstm_lab.training.memory import is_out_of_memory
 from lstm_lab.training.safeguards import (
     CheckpointOnInterrupt,
     ExactResume,
+    RecordRunConfig,
     StopOnNonFiniteLoss,
     ctrl_c_stops_after_batch,
 )
@@ -59,10 +61,14 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
 
 def build_module(
     plain: dict, cfg: DictConfig, n_features: int, scaler, transform_scale: float = 1.0
-) -> LSTMModule:
+) -> RegressionModule:
     model, data = plain["model"], plain["data"]
     net = build_network(
-        model, n_features, data["horizon"], data.get("transform", "none"), transform_scale
+        schema.network_section(model),
+        n_features,
+        data["horizon"],
+        data.get("transform", "none"),
+        transform_scale,
     )
     window = model["bptt"] if model["stateful"] else data["window"]
     check_network(net, model, window, n_features, data["horizon"])
@@ -71,7 +77,7 @@ def build_module(
     optimizer = instantiate(cfg.optimizer)
     scheduler = instantiate(scheduler_cfg) if scheduler_cfg else None
     _try_factories(optimizer, scheduler)
-    module_class = StatefulLSTMModule if model["stateful"] else LSTMModule
+    module_class = StatefulRegressionModule if model["stateful"] else RegressionModule
     return module_class(
         net,
         optimizer=optimizer,
@@ -152,6 +158,7 @@ def build_trainer(cfg: DictConfig, plain: dict, **overrides: Any) -> L.Trainer:
             *instantiate_all(cfg.get("callbacks")),
             StopOnNonFiniteLoss(),
             ExactResume(),
+            RecordRunConfig(plain),
             CheckpointOnInterrupt(checkpoint_dir(plain) / "last.ckpt"),
             RunProgress(plain.get("threads")),
         ],
@@ -263,6 +270,12 @@ def _fit(trainer, module, datamodule, plain: dict, ckpt_path: str | None, start:
             f"{reason}; {saved}continue with: {resume_command(run_dir)}",
             exit_code=128 + (signal.SIGINT if how == "Ctrl-C" else signal.SIGTERM),
         ) from None
+    except Exception as error:  # anything else: the run is marked failed, never left as is
+        if isinstance(error, MemoryError) or is_out_of_memory(error):
+            raise  # train_and_test's own line
+        reason = failure_reason(error, ckpt_path)
+        _stop(trainer, module, plain, run_dir, start, "failed", reason)
+        raise RunStopped(f"training failed: {reason}", exit_code=1) from error
 
 
 _RUNS_IN_PROCESS = []  # a sweep's jobs share a process with the basic launcher
@@ -314,6 +327,10 @@ def _stop(trainer, module, plain, run_dir: Path, start: float, status: str, reas
     }
     if trainer.is_global_zero:
         for logger in trainer.loggers:
+            if status == "failed" and isinstance(logger, L.pytorch.loggers.TensorBoardLogger):
+                hparams = {**hparams_of(plain), "mode": mode_of(plain)}
+                best = {"hp/best_val_loss": metrics["best_val_loss"]}
+                log_hparams(logger.experiment, hparams, best, trainer.global_step, run_dir, status)
             logger.finalize(status)
         write_json(run_dir / "metrics.json", metrics)
 
@@ -326,7 +343,7 @@ def _report(trainer, module, datamodule, plain, metrics, run_dir: Path, origin=N
         for logger in trainer.loggers
         if isinstance(logger, L.pytorch.loggers.TensorBoardLogger)
     ]
-    if isinstance(module, StatefulLSTMModule):
+    if isinstance(module, StatefulRegressionModule):
         # The forecast suite reads windows from zero state; a stateful network needs its
         # warmed-up stream, so it gets the one-step picture and the test metrics only.
         _stream_prediction_figure(module, datamodule, run_dir, writers, trainer.global_step)

@@ -3,6 +3,8 @@
 - `StopOnNonFiniteLoss`: a NaN or infinite loss stops training before it reaches the weights.
 - `ExactResume`: saves what Lightning's checkpoints lack for an exact resume, the torch, numpy
   and Python RNG states and how far into the epoch's data order training got, and restores them.
+- `RecordRunConfig`: writes into every checkpoint the settings its weights depend on, so a run
+  that loads it later is checked against them first (records/compat.py).
 - `CheckpointOnInterrupt`: SIGTERM (and Ctrl-C, see `ctrl_c_stops_after_batch`) stop training
   after the current batch, and the state is saved to `last.ckpt` before the process exits.
 """
@@ -24,13 +26,14 @@ import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from lstm_lab.models.nonfinite import check_finite_loss
+from lstm_lab.records.compat import RUN_CONFIG, compat_config
 
 
 class StopOnNonFiniteLoss(L.Callback):
     """Raise NonFiniteLoss before the backward pass of a non-finite loss (no bad update is made).
 
     The hook runs for every backward pass Lightning makes, and for `manual_backward`: so also
-    for every step of LSTMModule's groups (steps_per_call > 1).
+    for every step of RegressionModule's groups (steps_per_call > 1).
     """
 
     def on_before_backward(self, trainer: L.Trainer, pl_module, loss: torch.Tensor) -> None:
@@ -105,6 +108,18 @@ class ExactResume(L.Callback):
             epoch, done = epoch + 1, 0
         loader.load_state_dict({"epoch": epoch, "start": done})
         set_rng_states(state["rng"])
+
+
+class RecordRunConfig(L.Callback):
+    """The settings a checkpoint depends on (network, window, horizon, features, transform,
+    mode), saved in it as plain data for records/compat.py's check."""
+
+    def __init__(self, plain: dict) -> None:
+        self.plain = plain
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module, checkpoint: dict) -> None:
+        n_features = getattr(trainer.datamodule, "n_features", None)
+        checkpoint[RUN_CONFIG] = compat_config(self.plain, n_features)
 
 
 class CheckpointOnInterrupt(L.Callback):

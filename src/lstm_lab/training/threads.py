@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lstm_lab.models.build import network_class, target_of
+
 # Multiply-adds of one LSTM matrix product from which each extra thread pays (see above).
 WORK_PER_THREAD = 4_000_000
 
@@ -81,21 +83,26 @@ def idle_cores(sample_s: float = 0.1) -> int:
 def choose_threads(
     setting: int | str | None,
     *,
-    hidden_size: int,
-    num_layers: int,
+    hidden_size: int | None,
+    num_layers: int | None,
     batch_size: int,
     window: int,
     n_features: int,
     free_cores: int | Callable[[], int] = idle_cores,
+    per_sample: int | None = None,
 ) -> Choice:
     """The thread count for `setting`: an integer is obeyed, None is torch's default, and
-    "auto" is one thread per WORK_PER_THREAD of `step_work`, at most the free cores (a
-    callable is asked only when more than one thread would pay), at least one."""
+    "auto" is one thread per WORK_PER_THREAD of `step_work` (or of `batch_size` x
+    `per_sample`, where given), at most the free cores (a callable is asked only when more
+    than one thread would pay), at least one."""
     if isinstance(setting, int):
         return Choice(setting, f"threads={setting}")
     if setting is None:
         return Choice(None, "torch's default (threads=null)")
-    work = step_work(hidden_size, num_layers, batch_size, window, n_features)
+    if per_sample is None:
+        work = step_work(hidden_size, num_layers, batch_size, window, n_features)
+    else:
+        work = batch_size * per_sample
     worth = max(1, int(work // WORK_PER_THREAD))
     if worth == 1:
         return Choice(1, f"auto: 1 (small model: {work / 1e6:.2g} M multiply-adds per product)")
@@ -105,8 +112,10 @@ def choose_threads(
     return Choice(threads, f"auto: {threads} ({work / 1e6:.3g} M multiply-adds{limit})")
 
 
-def shape_of(plain: dict, n_points: int, n_features: int) -> dict[str, int]:
-    """choose_threads' model and batch arguments from a run's plain config."""
+def shape_of(plain: dict, n_points: int, n_features: int) -> dict[str, int | None]:
+    """choose_threads' model and batch arguments from a run's plain config: a network that
+    declares `size_key` (a recurrent stack, see RecurrentRegressor) by its hidden size and
+    layers, any other by its largest weight matrix (built on the meta device)."""
     model, data = plain["model"], plain["data"]
     if model["stateful"]:
         batch, window = model["streams"], model["bptt"]
@@ -114,14 +123,15 @@ def shape_of(plain: dict, n_points: int, n_features: int) -> dict[str, int]:
         # null batch size: the whole training split (about its share of the windows)
         batch = data["batch_size"] or max(1, int(n_points * data["split"]["train"]))
         window = data["window"]
-    # a network of the user's may have no hidden_size: sized as the default LSTM
-    return {
-        "hidden_size": model.get("hidden_size", 32),
-        "num_layers": model.get("num_layers", 1),
-        "batch_size": batch,
-        "window": window,
-        "n_features": n_features,
-    }
+    shape = {"batch_size": batch, "window": window, "n_features": n_features}
+    if getattr(network_class(target_of(model)), "size_key", None):  # a recurrent stack's
+        return {"hidden_size": model["hidden_size"], "num_layers": model["num_layers"], **shape}
+    # a network of the user's: its largest product is the one with its largest weight matrix
+    from lstm_lab.training.memory import built_network
+
+    net = built_network(model, n_features, plain["data"]["horizon"])
+    largest = max((p.numel() for p in net.parameters() if p.dim() > 1), default=0)
+    return {"hidden_size": None, "num_layers": None, **shape, "per_sample": largest}
 
 
 def set_threads(setting: int | str | None, shape: dict[str, int]) -> Choice:

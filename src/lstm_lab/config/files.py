@@ -1,0 +1,123 @@
+"""The config folders a user hands over (`--config-dir`), read before Hydra composes anything.
+
+Hydra would answer a missing folder with a SearchPathException and a broken YAML file with the
+parser's traceback, the first time it happens to open that file. Here every YAML file of the
+folder is read once up front (a few milliseconds) and the first bad one is a ConfigError naming
+the file, and the line where the parser knows it: no run directory is made, nothing is imported.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from lstm_lab.config.keyspec import ConfigError
+
+# Hydra's spellings of the option, with a separate value or as --config-dir=<folder>.
+CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
+
+
+def config_dirs(argv: list[str]) -> list[str]:
+    """The folders `argv` gives with --config-dir / -cd."""
+    found = []
+    for i, arg in enumerate(argv):
+        flag, eq, value = arg.partition("=")
+        if flag not in CONFIG_DIR_FLAGS:
+            continue
+        if eq:
+            found.append(value)
+        elif i + 1 < len(argv):
+            found.append(argv[i + 1])
+        else:
+            raise ConfigError(flag, "needs a folder: --config-dir <folder of YAML configs>")
+    return found
+
+
+def check_config_dir(folder: str, flag: str = "--config-dir") -> None:
+    """A folder of readable YAML mappings; ConfigError naming the folder or the first bad file."""
+    path = Path(folder).expanduser()
+    if not path.exists():
+        raise ConfigError(flag, f"{folder}: no such folder")
+    if not path.is_dir():
+        raise ConfigError(flag, f"{folder}: not a folder (give the folder that holds the configs)")
+    for file in sorted(path.rglob("*.yaml")) + sorted(path.rglob("*.yml")):
+        if file.is_file():
+            check_config_file(file)
+
+
+def check_config_file(file: Path) -> None:
+    """One config file: UTF-8 text, valid YAML, a mapping (or empty)."""
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except OSError as error:
+        raise ConfigError(str(file), f"cannot read it ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            str(file),
+            f"not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset {error.start}); "
+            "save it as UTF-8",
+        ) from None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(str(file), _yaml_problem(error)) from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError(
+            str(file),
+            f"holds a {_kind(loaded)}; a config file holds a mapping of keys to values",
+        )
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """`line L, column C: <the parser's problem>`, on one line."""
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    problem = getattr(error, "problem", None) or str(error).strip().splitlines()[0]
+    context = getattr(error, "context", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    detail = f"{context}, {problem}" if context else problem
+    return f"{where}not valid YAML ({' '.join(str(detail).split())})"
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, str):
+        return "single string"
+    return type(value).__name__
+
+
+def optional_groups(config_dir: Path) -> set[str]:
+    """The groups the commands' primary configs list as `optional` (experiment, sweep, ...)."""
+    found = set()
+    for primary in config_dir.glob("*.yaml"):
+        found.update(re.findall(r"^\s*-\s*optional\s+(\w+)\s*:", primary.read_text(), re.M))
+    return found
+
+
+def check_optional_choices(argv: list[str], folders: list[Path]) -> None:
+    """`experiment=<option>` (and the other optional groups): an option no folder holds would be
+    skipped by Hydra without a word (the group is optional), and the run would train the
+    default experiment instead; refused here, with the options there are."""
+    groups = optional_groups(folders[0])
+    for arg in argv:
+        name, eq, value = arg.lstrip("+").partition("=")
+        if not eq or name not in groups or not re.fullmatch(r"[\w.-]+(,[\w.-]+)*", value):
+            continue
+        available = sorted(
+            {f.stem for folder in folders for f in (folder / name).glob("*.yaml") if f.is_file()}
+        )
+        for choice in value.split(","):
+            if choice not in available and choice != "null":
+                raise ConfigError(
+                    name, f"got '{choice}'; the options are: {', '.join(available) or 'none'}"
+                )
+
+
+def check_command_line(argv: list[str], config_dir: str | Path) -> None:
+    """Every --config-dir of a command line, and the optional groups it chooses (see above)."""
+    folders = config_dirs(argv)
+    for folder in folders:
+        check_config_dir(folder)
+    check_optional_choices(argv, [Path(config_dir), *(Path(f).expanduser() for f in folders)])

@@ -1,0 +1,89 @@
+"""scripts/bench_peers.py's logic on tiny inputs, without darts or neuralforecast: the test
+windows every tool forecasts, the scaling, per-step MSE, the alternation and the table."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lstm_lab.data.windows import make_splits, split_bounds
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def peers():
+    sys.path.insert(0, str(ROOT / "scripts"))  # it imports bench_transforms, beside it
+    spec = importlib.util.spec_from_file_location("bench_peers", ROOT / "scripts/bench_peers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_peers_forecast_the_windows_lstm_lab_tests(peers):
+    z = np.arange(100.0)
+    bounds = split_bounds(100, 0.7, 0.15)
+    origins = peers.test_origins(bounds, window=5, horizon=3)
+    splits, scaler = make_splits(z, 5, 3, 0.7, 0.15)
+    x_test, y_test = splits["test"]
+    assert len(origins) == len(x_test)
+    # the first test window's targets are the series from the first origin on
+    np.testing.assert_allclose(scaler.inverse_target(y_test[0]), z[origins[0] : origins[0] + 3])
+    mean, std = peers.scaling(z, bounds)
+    np.testing.assert_allclose((z[:3] - mean) / std, scaler.transform(z[:3, None])[:, 0], rtol=1e-5)
+
+
+def test_mse_by_step_alternation_and_table(peers):
+    z = np.zeros(20)
+    pred = np.array([[1.0, 2.0], [3.0, 0.0]])
+    assert peers.mse_by_step(z, np.array([5, 9]), pred) == [5.0, 2.0]
+    assert peers.order(["a", "b", "c"], 0) == ["a", "b", "c"]
+    assert peers.order(["a", "b", "c"], 1) == ["b", "c", "a"]
+    runs = {
+        "lstm-lab": [{"mse_by_step": [1.0, 3.0], "wall_s": 4.0, "error": None}] * 2,
+        "darts": [
+            {"mse_by_step": [2.0, 6.0], "wall_s": 10.0, "error": None},
+            {"mse_by_step": [4.0, 6.0], "wall_s": 12.0, "error": None},
+        ],
+        "neuralforecast": [{"mse_by_step": None, "wall_s": 1.0, "error": ["ImportError: x"]}],
+    }
+    assert peers.summarize(runs["darts"]) == {
+        "mse_by_step": [3.0, 6.0], "mse": 4.5, "wall_s": 11.0, "seeds": 2
+    }  # fmt: skip
+    text = peers.table({"co2": runs})
+    assert "| co2 | 2 | lstm-lab | 1 | 1 | 3 | 2 | 4.0 | MSE x0.44, time x0.36 |" in text
+    assert "neuralforecast | failed: ['ImportError: x']" in text
+
+
+def test_neuralforecast_steps_match_lstm_lab_epochs(peers):
+    p = {"bounds": {"train": (0, 70)}, "window": 5, "horizon": 3, "epochs": 4, "batch": 16}
+    assert peers.optimizer_steps(p) == 4 * 4  # 63 training windows: 4 batches of 16
+
+
+def test_bench_horizon_counts_the_steps_each_strategy_loses():
+    spec = importlib.util.spec_from_file_location(
+        "bench_horizon", ROOT / "scripts/bench_horizon.py"
+    )
+    horizon = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(ROOT / "scripts"))
+    spec.loader.exec_module(horizon)
+    scores = {
+        "steps": 3,
+        "mse": {"model": [1.0, 5.0, 2.0], "persistence": [2.0, 4.0, 4.0]},
+        "worse_at": [2],
+    }
+    assert horizon.worse_at(scores, "persistence") == 1
+    assert horizon.worse_at(scores, "seasonal_naive") is None
+    s = horizon.summarize([{"scores": scores}, {"scores": None}])
+    assert s["mse_at"] == {1: 1.0, 2: 5.0, 3: 2.0} and s["worse_than_best"] == 1
+    assert horizon.parse_variants("co2:w64=data.window=64+data.horizon=52") == {
+        "co2": {"w64": ["data.window=64", "data.horizon=52"]}
+    }
+    row = horizon.table({"co2": {"direct": [{"scores": scores}]}}).splitlines()[-1]
+    assert row.startswith("| co2 | direct | 3 | 1 / 5 / 2 | 2 / 4 / 4 |") and row.endswith(
+        "| 1 / - / 1 |"
+    )
