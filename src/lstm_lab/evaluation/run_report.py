@@ -12,8 +12,8 @@ import numpy as np
 
 from lstm_lab.data.csv_file import time_axis
 from lstm_lab.data.windows import ChronologicalSplit, StandardScaler
+from lstm_lab.evaluation import run_figures  # by attribute: a test may replace its writers
 from lstm_lab.evaluation.forecast import network_forecaster
-from lstm_lab.evaluation.run_figures import write_figures, write_stream_figure
 from lstm_lab.evaluation.stream_forecast import scored_predictions
 from lstm_lab.evaluation.suite import ForecastEvaluation, evaluate_with_config
 
@@ -25,7 +25,7 @@ def window_report(
     time column labels their x axis)."""
     evaluation = evaluate_with_config(network_forecaster(net), split, plain)
     time = time_axis(plain["data"]["series"])
-    return evaluation, write_figures(evaluation, plot_dir, writers, tag, step, time)
+    return evaluation, run_figures.write_figures(evaluation, plot_dir, writers, tag, step, time)
 
 
 def stream_report(
@@ -43,4 +43,4 @@ def stream_report(
     x, y, scored = test
     scaled_true, scaled_pred = scored_predictions(net, x, y, scored, eval_batch_size)
     true, pred = scaler.inverse_target(scaled_true), scaler.inverse_target(scaled_pred)
-    return true, pred, write_stream_figure(true, pred, plot_dir, writers, tag, step)
+    return true, pred, run_figures.write_stream_figure(true, pred, plot_dir, writers, tag, step)

@@ -80,6 +80,22 @@ def columns(hparams: dict[str, Any], swept: list[str], overrides: list[str]) -> 
     return values, infos
 
 
+def _session_start(values: dict[str, Any]):
+    """The session's start: its hyperparameter values, each by its kind. No group name: the
+    session's group, the table's "Trial ID", is the run's own name."""
+    from tensorboard.plugins.hparams import plugin_data_pb2 as data
+
+    start = data.SessionStartInfo(start_time_secs=time.time())
+    for key, value in values.items():
+        if isinstance(value, bool):
+            start.hparams[key].bool_value = value
+        elif isinstance(value, (int, float)):
+            start.hparams[key].number_value = value
+        else:
+            start.hparams[key].string_value = str(value)
+    return start
+
+
 def log_hparams(
     writer,
     hparams: dict[str, Any],
@@ -105,15 +121,7 @@ def log_hparams(
         api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag), display_name=name)
         for tag, name in METRICS
     ]
-    # No group name: the session's group, the table's "Trial ID", is the run's own name.
-    start = data.SessionStartInfo(start_time_secs=time.time())
-    for key, value in values.items():
-        if isinstance(value, bool):
-            start.hparams[key].bool_value = value
-        elif isinstance(value, (int, float)):
-            start.hparams[key].number_value = value
-        else:
-            start.hparams[key].string_value = str(value)
+    start = _session_start(values)
     for tag, plugin_data in (
         (
             EXPERIMENT_TAG,
