@@ -3,6 +3,7 @@ working, checked `data.stride` key end to end (help, refusal, training)."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -47,18 +48,22 @@ def copy_with_the_key(tmp_path: Path) -> Path:
     return root
 
 
-def train_in(root: Path, *overrides: str) -> subprocess.CompletedProcess:
+def train_in(root: Path, refused: list[str], trained: list[str]) -> subprocess.CompletedProcess:
+    """In one fresh interpreter on the copy: lstm_lab.train refusing, then training."""
     code = (
-        "import sys, lstm_lab\n"
+        "import json, sys, lstm_lab\n"
+        "refused, trained = json.loads(sys.argv[1]), json.loads(sys.argv[2])\n"
         "try:\n"
-        "    r = lstm_lab.train(sys.argv[1:])\n"
+        "    lstm_lab.train(refused)\n"
         "except lstm_lab.api.CommandError as e:\n"
-        "    sys.exit(f'error: {e}')\n"
+        "    print(f'REFUSED {e}')\n"
+        "r = lstm_lab.train(trained)\n"
         "print('STEPS', r.metrics['global_step'], lstm_lab.__file__)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(root / "src")}
+    args = [json.dumps(refused), json.dumps(trained)]
     return subprocess.run(
-        [sys.executable, "-c", code, *overrides],
+        [sys.executable, "-c", code, *args],
         cwd=root,
         env=env,
         capture_output=True,
@@ -69,23 +74,23 @@ def train_in(root: Path, *overrides: str) -> subprocess.CompletedProcess:
 
 def test_readmes_two_edits_add_a_checked_data_key_end_to_end(tmp_path):
     root = copy_with_the_key(tmp_path)
-    refused = train_in(root, "data.stride=0")
-    assert refused.stderr.strip().splitlines()[-1] == (
-        "error: data.stride: got 0; must be an integer >= 1"
-    )
     points, window, stride, batch = 300, 10, 3, 16
     done = train_in(
         root,
-        f"data.series.n_points={points}",
-        "data.series.t_end=30",
-        f"data.window={window}",
-        f"data.stride={stride}",
-        f"data.batch_size={batch}",
-        "trainer.max_epochs=1",
-        "threads=1",
-        "evaluation.rollout_steps=0",
+        ["data.stride=0"],
+        [
+            f"data.series.n_points={points}",
+            "data.series.t_end=30",
+            f"data.window={window}",
+            f"data.stride={stride}",
+            f"data.batch_size={batch}",
+            "trainer.max_epochs=1",
+            "threads=1",
+            "evaluation.rollout_steps=0",
+        ],
     )
     assert done.returncode == 0, done.stderr[-2000:]
+    assert "REFUSED data.stride: got 0; must be an integer >= 1\n" in done.stdout
     steps, module = done.stdout.split("STEPS ")[1].split()
     assert module.startswith(str(root))  # the copy's package ran
     train_windows = round(points * 0.7) - window  # horizon 1: one window per start
