@@ -229,9 +229,8 @@ def _train_and_test(
         ) from None
     except SIGTERMException:
         how = "Ctrl-C" if interrupted.get("signal") == signal.SIGINT else "SIGTERM"
-        reason = (
-            f"interrupted by {how} at epoch {trainer.current_epoch}, step {trainer.global_step}"
-        )
+        epoch, step = on_interrupt.stopped_at or (trainer.current_epoch, trainer.global_step)
+        reason = f"interrupted by {how} at epoch {epoch}, step {step}"
         _stop(trainer, module, plain, run_dir, start, "interrupted", reason)
         saved = f"checkpoint saved: {on_interrupt.saved}; " if on_interrupt.saved else ""
         raise RunStopped(
