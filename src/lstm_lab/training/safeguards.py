@@ -140,7 +140,10 @@ class CheckpointOnInterrupt(L.Callback):
         self.path = Path(path)
         self.saved: Path | None = None
         self.got = 0  # the signal noted in this process (0: none)
-        self.stopped_at: tuple[int, int] | None = None  # (epoch, step), read in the main process
+        # read back from the checkpoint in the main process of ddp_spawn/ddp_fork, whose own
+        # trainer did not train: (epoch, step) and metrics.json's progress fields
+        self.stopped_at: tuple[int, int] | None = None
+        self.recovered: dict[str, Any] = {}
         self._previous: dict[int, Any] = {}
 
     def _note(self, signum: int, frame) -> None:
@@ -175,12 +178,16 @@ class CheckpointOnInterrupt(L.Callback):
         self._restore()
         if isinstance(exception, ProcessExitedException) and stop_signal(exception.exit_code):
             # the main process of ddp_spawn/ddp_fork: its processes saved and stopped
-            state = torch.load(self.path, map_location="cpu", weights_only=False)
-            self.saved, self.stopped_at = self.path, (state["epoch"], state["global_step"])
-        elif isinstance(exception, SIGTERMException) and trainer.training and not self.saved:
-            if trainer.world_size == 1:  # Lightning's stop, before this callback's handler
-                trainer.save_checkpoint(self.path, weights_only=False)
-                self.saved = self.path
+            self.saved, self.recovered = self.path, saved_progress(self.path)
+            self.stopped_at = (self.recovered["epochs"], self.recovered["global_step"])
+        elif self._lightnings_stop(trainer, exception):
+            trainer.save_checkpoint(self.path, weights_only=False)
+            self.saved = self.path
+
+    def _lightnings_stop(self, trainer: L.Trainer, exception: BaseException) -> bool:
+        """Lightning's own SIGTERM stop, in one process, before this callback's handler was on."""
+        stopped = isinstance(exception, SIGTERMException) and trainer.training
+        return stopped and not self.saved and trainer.world_size == 1
 
     def _restore(self) -> None:
         for signum, handler in self._previous.items():
@@ -190,6 +197,22 @@ class CheckpointOnInterrupt(L.Callback):
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 STOPPING = "\nInterrupted: saving a checkpoint after this batch (Ctrl-C again to abort)"
+
+
+def saved_progress(path: Path) -> dict[str, Any]:
+    """metrics.json's progress fields of a stopped run, from the checkpoint it saved."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    best = [
+        s["best_model_path"]
+        for name, s in state.get("callbacks", {}).items()
+        if name.startswith("ModelCheckpoint") and s.get("monitor") and s.get("best_model_path")
+    ]
+    return {
+        "epochs": state["epoch"],
+        "global_step": state["global_step"],
+        "best_val_loss": state.get("best_val_loss", float("inf")),
+        "best_checkpoint": best[0] if best else None,
+    }
 
 
 def stop_signal(exit_code: int | None) -> int | None:
