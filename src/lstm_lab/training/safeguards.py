@@ -145,6 +145,7 @@ class CheckpointOnInterrupt(L.Callback):
         self.stopped_at: tuple[int, int] | None = None
         self.recovered: dict[str, Any] = {}
         self._previous: dict[int, Any] = {}
+        self._mark: Path | None = None
 
     def _note(self, signum: int, frame) -> None:
         if signum == signal.SIGINT and self.got == signal.SIGINT and parent_process() is None:
@@ -155,12 +156,17 @@ class CheckpointOnInterrupt(L.Callback):
                 print(STOPPING, file=sys.stderr)
 
     def on_train_start(self, trainer: L.Trainer, pl_module) -> None:
+        from lstm_lab.training.sweep_signals import stop_mark
+
         self.got = signal.SIGTERM if trainer.received_sigterm else 0
+        self._mark = stop_mark()  # in a parallel sweep: where its stop is announced
         if threading.current_thread() is threading.main_thread():
             for signum in STOP_SIGNALS:
                 self._previous[signum] = signal.signal(signum, self._note)
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch, batch_idx: int) -> None:
+        if self._mark is not None and not self.got and self._mark.exists():
+            self.got = int(self._mark.read_text() or signal.SIGTERM)
         got = self.got
         if trainer.world_size > 1:
             noted = torch.tensor(got, device=trainer.strategy.root_device)
@@ -222,7 +228,7 @@ def stop_signal(exit_code: int | None) -> int | None:
     return None
 
 
-def _forward(signum: int) -> bool:
+def forward_to_children(signum: int) -> bool:
     """Send the signal on to the processes ddp_spawn/ddp_fork started; whether there were any."""
     children = active_children()
     for child in children:
@@ -244,11 +250,11 @@ def ctrl_c_stops_after_batch() -> Iterator[dict[str, int]]:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         got["signal"] = signal.SIGINT
         print(STOPPING, file=sys.stderr)
-        if not _forward(signal.SIGINT):
+        if not forward_to_children(signal.SIGINT):
             os.kill(os.getpid(), signal.SIGTERM)
 
     def on_sigterm(signum, frame) -> None:
-        _forward(signal.SIGTERM)
+        forward_to_children(signal.SIGTERM)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     previous_term = signal.signal(signal.SIGTERM, on_sigterm)
