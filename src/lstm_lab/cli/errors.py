@@ -95,9 +95,18 @@ def describe(error: BaseException) -> str:
             parent = getattr(cause, "parent_node", None)
             known = list(parent.keys()) if hasattr(parent, "keys") else []
             msg = unknown_key_message(cause.key, known)
-        return f"{cause.full_key}: {msg}"
+        return f"{_written_at(msg)}{cause.full_key}: {msg}"
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     return " ".join(lines[:2]) if lines else type(error).__name__
+
+
+def _written_at(msg: str) -> str:
+    """`<file>: line <n>: ` of an interpolation that does not resolve, where a config has it."""
+    from lstm_lab import CONFIG_DIR
+    from lstm_lab.config.files import interpolation_source
+
+    where = interpolation_source(msg, sys.argv[1:], CONFIG_DIR)
+    return f"{where}: " if where else ""
 
 
 def fail(error: BaseException, prog: str) -> NoReturn:
