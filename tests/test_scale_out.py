@@ -4,11 +4,14 @@ as the README's command.)"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 
-from helpers import QUICK, cli, read_metrics, run, run_dirs
+from helpers import HELPERS, QUICK, cli, comparable, read_metrics, run, run_dirs
 from lstm_lab import CONFIG_DIR
 from lstm_lab.config import ConfigError
 from lstm_lab.training import sweep_threads  # noqa: F401 (its resolver)
@@ -20,17 +23,29 @@ DDP_RTOL = 1e-5
 TINY = [*QUICK, "callbacks.progress_bar=null", "logger=csv"]
 
 
+DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.strategy=ddp_fork", "trainer.devices=2"]
+# The DDP run of data.batch_size=16 split over 2 processes; the fault callback (inert unless
+# LSTM_LAB_FAULT is set) so the interrupted runs below train alike.
+DDP_RUN = [*TINY, *DDP, "data.batch_size=8", "+callbacks.fault._target_=faults.SignalFromEnv"]
+
+
+@pytest.fixture
+def ddp_run(made_once) -> Path:
+    """A DDP run left alone, made once and only read."""
+
+    def make(root: Path) -> str:
+        proc = cli(*DDP_RUN, cwd=root, extra_env={"PYTHONPATH": str(HELPERS)})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return str(run_dirs(root)[0])
+
+    return Path(made_once("ddp", make))
+
+
 @pytest.mark.slow
-def test_cpu_ddp_matches_one_process_of_the_same_global_batch(tmp_path):
-    one = tmp_path / "one"
-    two = tmp_path / "two"
-    one.mkdir(), two.mkdir()
-    proc = run(*TINY, "data.batch_size=16", cwd=one)  # in this process; DDP forks: a subprocess
+def test_cpu_ddp_matches_one_process_of_the_same_global_batch(tmp_path, ddp_run):
+    proc = run(*TINY, "data.batch_size=16", cwd=tmp_path)  # in this process; DDP forks: cli
     assert proc.returncode == 0, proc.stderr[-2000:]
-    ddp = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.strategy=ddp_fork"]
-    proc = cli(*TINY, *ddp, "trainer.devices=2", "data.batch_size=8", cwd=two)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    ((single,), (double,)) = run_dirs(one), run_dirs(two)  # one run directory each
+    (single,), double = run_dirs(tmp_path), ddp_run
     a, b = read_metrics(single), read_metrics(double)
     assert b["status"] == "completed"
     assert (a["epochs"], a["global_step"]) == (b["epochs"], b["global_step"]) == (2, 26)
@@ -46,6 +61,34 @@ def test_cpu_ddp_matches_one_process_of_the_same_global_batch(tmp_path):
         p.name for p in (single / "plots").iterdir()
     )
     assert len(list((double / "csv").rglob("metrics.csv"))) == 1
+
+
+@pytest.mark.slow
+def test_sigterm_stops_every_ddp_process_and_the_run_resumes_exactly(tmp_path, ddp_run):
+    """SIGTERM in both processes after batch 1 of epoch 1: every process stops after the same
+    batch, the state is saved, the main process says so in one line (exit 143); resume= then
+    ends where the run left alone ends, bit for bit."""
+    env = {"PYTHONPATH": str(HELPERS), "LSTM_LAB_FAULT": "SIGTERM@1:1"}
+    proc = cli(*DDP_RUN, cwd=tmp_path, extra_env=env, timeout=120)
+    assert proc.returncode == 143, proc.stderr[-3000:]
+    (stopped,) = run_dirs(tmp_path)
+    last_line = proc.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("lstm-train: error: interrupted by SIGTERM at epoch 1, step 15")
+    assert f"resume={stopped}" in last_line and "Traceback" not in proc.stderr
+    metrics = read_metrics(stopped)
+    assert (metrics["status"], metrics["epochs"], metrics["global_step"]) == ("interrupted", 1, 15)
+    assert metrics["best_checkpoint"] == str(stopped / "checkpoints" / "best.ckpt")
+
+    proc = cli(f"resume={stopped}", cwd=tmp_path, extra_env={"PYTHONPATH": str(HELPERS)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("last", "best"):
+        a, b = (
+            torch.load(d / "checkpoints" / f"{name}.ckpt", weights_only=True)
+            for d in (stopped, ddp_run)
+        )
+        assert a["state_dict"].keys() == b["state_dict"].keys()
+        assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    assert comparable(read_metrics(stopped)) == comparable(read_metrics(ddp_run))
 
 
 def test_ddp_that_reruns_the_command_line_is_refused_in_a_sweep(tmp_path):

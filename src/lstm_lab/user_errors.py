@@ -12,6 +12,7 @@ import contextlib
 import os
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from hydra.errors import (
     ConfigCompositionException,
@@ -93,6 +94,26 @@ def refusals_as_command_errors(on_refusal: Callable[[], None] | None = None) -> 
         raise CommandError(str(stopped), stopped.exit_code) from None
 
 
+def written_at(msg: str) -> str:
+    """`<file>: line <n>: ` of an interpolation that does not resolve, where a config has it:
+    the user's config folders (the job's --config-dir) are searched before lstm-lab's own."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from lstm_lab import CONFIG_DIR
+    from lstm_lab.config.files import interpolation_source
+
+    folders = []
+    if HydraConfig.initialized():
+        for source in HydraConfig.get().runtime.config_sources:
+            if source.schema == "file" and source.provider == "command-line":
+                path = Path(source.path)
+                folders.append(
+                    str(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)
+                )
+    where = interpolation_source(msg, folders, CONFIG_DIR)
+    return f"{where}: " if where else ""
+
+
 def plugin_hint(message: str) -> str:
     """How to install the extra whose Hydra plugin a config asked for, or ''."""
     found = re.search(r"Could not find '(hydra/\w+/\w+)'", message)
@@ -117,6 +138,6 @@ def describe(error: BaseException) -> str:
             parent = getattr(cause, "parent_node", None)
             known = list(parent.keys()) if hasattr(parent, "keys") else []
             msg = unknown_key_message(cause.key, known)
-        return f"{cause.full_key}: {msg}"
+        return f"{written_at(msg)}{cause.full_key}: {msg}"
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     return " ".join(lines[:2]) if lines else type(error).__name__

@@ -7,6 +7,8 @@ sends the named signal to the run's own process after training batch 3 of epoch 
 LSTM_LAB_FAULT the callback does nothing, so a run with it and a run without it train alike.
 `CRASH@1:3` raises `Crash` there instead: a kill, for a run inside the test process (nothing
 is saved on the way out); `ERROR@1:3` raises a RuntimeError there: a bug that surfaces mid-run.
+`PARENT-SIGTERM@1:3` sends SIGTERM to the parent process instead: a parallel sweep's own
+process, from one of its jobs (as a scheduler would signal the sweep).
 """
 
 from __future__ import annotations
@@ -37,4 +39,7 @@ class SignalFromEnv(L.Callback):
                 raise Crash(f"crashed at epoch {trainer.current_epoch}, batch {batch_idx}")
             if self.fault[0] == "ERROR":
                 raise RuntimeError(f"injected at epoch {trainer.current_epoch}, batch {batch_idx}")
+            if self.fault[0] == "PARENT-SIGTERM":
+                os.kill(os.getppid(), signal.SIGTERM)
+                return
             os.kill(os.getpid(), self.fault[0])

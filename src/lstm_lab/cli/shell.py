@@ -41,12 +41,14 @@ def command_app(config_name: str, command: str, module: str) -> Callable[[], Any
 def run_cli(app: Callable[[], object], prog: str) -> None:
     """Run a Hydra app; a refusal becomes `prog: error: ...` and its exit status (2 for a bad
     setting). `--verbose` (or HYDRA_FULL_ERROR=1) shows the full traceback instead."""
-    verbose = os.environ.get("HYDRA_FULL_ERROR") == "1" or os.environ.get("LSTM_LAB_VERBOSE") == "1"
+    # LSTM_LAB_VERBOSE, once set, is the user's choice: a DDP process that re-runs this command
+    # inherits the HYDRA_FULL_ERROR=1 set below, which is not theirs.
+    asked = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    verbose = os.environ.get("LSTM_LAB_VERBOSE", "1" if asked else "0") == "1"
     if "--verbose" in sys.argv:
         sys.argv.remove("--verbose")
         verbose = True
-    if verbose:
-        os.environ["LSTM_LAB_VERBOSE"] = "1"
+    os.environ["LSTM_LAB_VERBOSE"] = "1" if verbose else "0"
     # Make Hydra re-raise instead of printing its own multi-line report, so it arrives here.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     atexit.unregister(collect_nothing_at_exit)  # once, however often run_cli runs

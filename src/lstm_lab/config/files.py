@@ -121,3 +121,21 @@ def check_command_line(argv: list[str], config_dir: str | Path) -> None:
     for folder in folders:
         check_config_dir(folder)
     check_optional_choices(argv, [Path(config_dir), *(Path(f).expanduser() for f in folders)])
+
+
+def interpolation_source(message: str, folders: list[str], config_dir: str | Path) -> str | None:
+    """`<file>: line <n>` of the config that writes the interpolation an OmegaConf message says
+    does not resolve (`Interpolation key 'model.width' not found`): the first config file, in
+    the user's config `folders` and then `config_dir`, with `${model.width` on a line.
+    None when the message is of another kind or no file has it."""
+    found = re.search(r"Interpolation key '([^']+)' not found", message)
+    if found is None:
+        return None
+    needle = "${" + found.group(1)
+    for folder in [*folders, str(config_dir)]:
+        for file in sorted(Path(folder).expanduser().rglob("*.yaml")):
+            lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
+            for number, line in enumerate(lines, 1):
+                if needle in line:
+                    return f"{file.as_posix()}: line {number}"
+    return None

@@ -261,10 +261,9 @@ def _fit(trainer, module, datamodule, plain: dict, ckpt_path: str | None, start:
         ) from None
     except SIGTERMException:
         how = "Ctrl-C" if interrupted.get("signal") == signal.SIGINT else "SIGTERM"
-        reason = (
-            f"interrupted by {how} at epoch {trainer.current_epoch}, step {trainer.global_step}"
-        )
-        _stop(trainer, module, plain, run_dir, start, "interrupted", reason)
+        epoch, step = on_interrupt.stopped_at or (trainer.current_epoch, trainer.global_step)
+        reason = f"interrupted by {how} at epoch {epoch}, step {step}"
+        _stop(trainer, module, plain, run_dir, start, "interrupted", reason, on_interrupt.recovered)
         saved = f"checkpoint saved: {on_interrupt.saved}; " if on_interrupt.saved else ""
         raise RunStopped(
             f"{reason}; {saved}continue with: {resume_command(run_dir)}",
@@ -313,8 +312,11 @@ def _best_path(trainer: L.Trainer) -> str | None:
     return (checkpoint.best_model_path or None) if checkpoint is not None else None
 
 
-def _stop(trainer, module, plain, run_dir: Path, start: float, status: str, reason: str) -> None:
-    """metrics.json for a run that stopped early; checkpoints written so far stay as they are."""
+def _stop(
+    trainer, module, plain, run_dir: Path, start: float, status: str, reason: str, recovered=None
+) -> None:
+    """metrics.json for a run that stopped early; checkpoints written so far stay as they are.
+    `recovered`: the progress fields, where the processes that trained were others."""
     metrics = {
         "status": status,
         "reason": reason,
@@ -324,6 +326,7 @@ def _stop(trainer, module, plain, run_dir: Path, start: float, status: str, reas
         "global_step": trainer.global_step,
         **run_info(plain),
         "wall_time_s": round(time.perf_counter() - start, 3),
+        **(recovered or {}),
     }
     if trainer.is_global_zero:
         for logger in trainer.loggers:

@@ -15,8 +15,10 @@ import os
 import random
 import signal
 import sys
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from multiprocessing import active_children, parent_process
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +26,11 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
+from torch.multiprocessing import ProcessExitedException
 
 from lstm_lab.models.nonfinite import check_finite_loss
 from lstm_lab.records.compat import RUN_CONFIG, compat_config
+from lstm_lab.training.sweep_signals import STOP_SIGNALS, stop_mark
 
 
 class StopOnNonFiniteLoss(L.Callback):
@@ -123,35 +127,144 @@ class RecordRunConfig(L.Callback):
 
 
 class CheckpointOnInterrupt(L.Callback):
-    """On SIGTERM (Lightning stops after the current batch), save the training state."""
+    """SIGTERM or Ctrl-C, in any process of the run: every process stops after the same batch,
+    the training state is saved to `path` (all of them take part in the save), and `fit` raises
+    SIGTERMException with exit code 128 + the signal.
+
+    Lightning's own SIGTERM handler broadcasts from inside the handler, a collective the other
+    processes are not in at that moment: under DDP it hangs. From `on_train_start` on, this
+    callback's handler only notes the signal; at the start of each training batch the processes
+    combine what they noted (one small all-reduce), so they all stop at the same one.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.saved: Path | None = None
+        self.got = 0  # the signal noted in this process (0: none)
+        # read back from the checkpoint in the main process of ddp_spawn/ddp_fork, whose own
+        # trainer did not train: (epoch, step) and metrics.json's progress fields
+        self.stopped_at: tuple[int, int] | None = None
+        self.recovered: dict[str, Any] = {}
+        self._previous: dict[int, Any] = {}
+        self._mark: Path | None = None
 
-    def on_exception(self, trainer: L.Trainer, pl_module, exception: BaseException) -> None:
-        if isinstance(exception, SIGTERMException) and trainer.training:
+    def _note(self, signum: int, frame) -> None:
+        if signum == signal.SIGINT and self.got == signal.SIGINT and parent_process() is None:
+            raise KeyboardInterrupt  # a second Ctrl-C where the user pressed it: abort
+        if not self.got:
+            self.got = signum
+            if signum == signal.SIGINT and parent_process() is None:
+                print(STOPPING, file=sys.stderr)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module) -> None:
+        self.got = signal.SIGTERM if trainer.received_sigterm else 0
+        self._mark = stop_mark()  # in a parallel sweep: where its stop is announced
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._note)
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch, batch_idx: int) -> None:
+        if self._mark is not None and not self.got and self._mark.exists():
+            self.got = int(self._mark.read_text() or signal.SIGTERM)
+        got = self.got
+        if trainer.world_size > 1:
+            noted = torch.tensor(got, device=trainer.strategy.root_device)
+            got = int(trainer.strategy.reduce(noted, reduce_op="max"))
+        if got:
+            self._restore()
             trainer.save_checkpoint(self.path, weights_only=False)  # the full training state
             self.saved = self.path
+            raise SIGTERMException(128 + got)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
+        self._restore()
+
+    def on_exception(self, trainer: L.Trainer, pl_module, exception: BaseException) -> None:
+        self._restore()
+        if isinstance(exception, ProcessExitedException) and stop_signal(exception.exit_code):
+            # the main process of ddp_spawn/ddp_fork: its processes saved and stopped
+            self.saved, self.recovered = self.path, saved_progress(self.path)
+            self.stopped_at = (self.recovered["epochs"], self.recovered["global_step"])
+        elif self._lightnings_stop(trainer, exception):
+            trainer.save_checkpoint(self.path, weights_only=False)
+            self.saved = self.path
+
+    def _lightnings_stop(self, trainer: L.Trainer, exception: BaseException) -> bool:
+        """Lightning's own SIGTERM stop, in one process, before this callback's handler was on."""
+        stopped = isinstance(exception, SIGTERMException) and trainer.training
+        return stopped and not self.saved and trainer.world_size == 1
+
+    def _restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+
+
+STOPPING = "\nInterrupted: saving a checkpoint after this batch (Ctrl-C again to abort)"
+
+
+def saved_progress(path: Path) -> dict[str, Any]:
+    """metrics.json's progress fields of a stopped run, from the checkpoint it saved."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    best = [
+        s["best_model_path"]
+        for name, s in state.get("callbacks", {}).items()
+        if name.startswith("ModelCheckpoint") and s.get("monitor") and s.get("best_model_path")
+    ]
+    return {
+        "epochs": state["epoch"],
+        "global_step": state["global_step"],
+        "best_val_loss": state.get("best_val_loss", float("inf")),
+        "best_checkpoint": best[0] if best else None,
+    }
+
+
+def stop_signal(exit_code: int | None) -> int | None:
+    """The signal a process stopped on through CheckpointOnInterrupt, from its exit code."""
+    if isinstance(exit_code, int) and exit_code - 128 in STOP_SIGNALS:
+        return exit_code - 128
+    return None
+
+
+def forward_to_children(signum: int) -> bool:
+    """Send the signal on to the processes ddp_spawn/ddp_fork started; whether there were any."""
+    children = active_children()
+    for child in children:
+        if child.pid is not None:
+            with suppress(ProcessLookupError):
+                os.kill(child.pid, signum)
+    return bool(children)
 
 
 @contextmanager
 def ctrl_c_stops_after_batch() -> Iterator[dict[str, int]]:
-    """The first Ctrl-C is turned into Lightning's SIGTERM stop (after the current batch, with a
-    checkpoint); a second one aborts at once. Yields a dict whose "signal" is set on a stop."""
+    """The first Ctrl-C is turned into a stop after the current batch, with a checkpoint; a
+    second one aborts at once. A SIGTERM or Ctrl-C that reaches this process while child
+    processes train (ddp_spawn, ddp_fork) is passed on to them, and their stop comes back as
+    SIGTERMException. Yields a dict whose "signal" is set on a stop."""
     got: dict[str, int] = {}
 
     def on_sigint(signum, frame) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         got["signal"] = signal.SIGINT
-        print(
-            "\nInterrupted: saving a checkpoint after this batch (Ctrl-C again to abort)",
-            file=sys.stderr,
-        )
-        os.kill(os.getpid(), signal.SIGTERM)
+        print(STOPPING, file=sys.stderr)
+        if not forward_to_children(signal.SIGINT):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def on_sigterm(signum, frame) -> None:
+        forward_to_children(signal.SIGTERM)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
+    previous_term = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         yield got
+    except (SIGTERMException, ProcessExitedException) as error:
+        code = error.code if isinstance(error, SIGTERMException) else error.exit_code
+        if stop_signal(code) == signal.SIGINT:
+            got["signal"] = signal.SIGINT
+        if isinstance(error, ProcessExitedException) and stop_signal(code):
+            raise SIGTERMException(code) from None
+        raise
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
