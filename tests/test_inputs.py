@@ -102,6 +102,21 @@ def test_run_that_fails_during_training_is_marked_failed_everywhere(tmp_path):
     shutil.rmtree(run_dir)
 
 
+def test_run_that_fails_after_training_is_marked_failed(tmp_path):
+    fault = ["+callbacks.fault._target_=faults.SignalFromEnv"]
+    env = {"PYTHONPATH": str(HELPERS), "LSTM_LAB_FAULT": "TEST-ERROR@0:0"}
+    proc = run(*QUICK, *fault, cwd=tmp_path, extra_env=env)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    (line,) = proc.stderr.strip().splitlines()
+    reason = "RuntimeError: injected as the test pass starts"
+    assert line == f"lstm-train: error: testing failed: {reason}"
+    (run_dir,) = run_dirs(tmp_path)
+    metrics = read_metrics(run_dir)
+    assert (metrics["status"], metrics["reason"]) == ("failed", reason)
+    assert metrics["epochs"] >= 1  # training itself had finished
+    shutil.rmtree(run_dir)
+
+
 def test_only_what_the_weights_depend_on_must_match():
     from lstm_lab.records.compat import compat_config, differences
 

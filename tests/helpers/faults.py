@@ -7,6 +7,8 @@ sends the named signal to the run's own process after training batch 3 of epoch 
 LSTM_LAB_FAULT the callback does nothing, so a run with it and a run without it train alike.
 `CRASH@1:3` raises `Crash` there instead: a kill, for a run inside the test process (nothing
 is saved on the way out); `ERROR@1:3` raises a RuntimeError there: a bug that surfaces mid-run.
+`TEST-ERROR@0:0` raises a RuntimeError as the test pass starts (epoch and batch unused): a
+bug after training.
 `PARENT-SIGTERM@1:3` sends SIGTERM to the parent process instead: a parallel sweep's own
 process, from one of its jobs (as a scheduler would signal the sweep).
 """
@@ -33,8 +35,16 @@ class SignalFromEnv(L.Callback):
             epoch, batch = at.split(":")
             self.fault = (getattr(signal, name, name), int(epoch), int(batch))
 
+    def on_test_start(self, trainer, pl_module) -> None:
+        if self.fault and self.fault[0] == "TEST-ERROR":
+            raise RuntimeError("injected as the test pass starts")
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self.fault and (trainer.current_epoch, batch_idx) == self.fault[1:]:
+        if (
+            self.fault
+            and self.fault[0] != "TEST-ERROR"
+            and (trainer.current_epoch, batch_idx) == self.fault[1:]
+        ):
             if self.fault[0] == "CRASH":
                 raise Crash(f"crashed at epoch {trainer.current_epoch}, batch {batch_idx}")
             if self.fault[0] == "ERROR":

@@ -8,7 +8,7 @@ import signal
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import lightning as L
 import numpy as np
@@ -195,7 +195,6 @@ def _train_and_test(
     cfg: DictConfig, plain: dict, series: np.ndarray, ckpt_path: str | None, start: float
 ) -> dict[str, Any]:
     origin = _phase_origin(process_age_s())
-    run_dir = Path(plain["paths"]["run_dir"])
     choice = set_threads(plain["threads"], shape_of(plain, *series.shape))
     plain = {**plain, "threads": choice.threads, "threads_choice": choice.why}
     L.seed_everything(plain["seed"], workers=True, verbose=False)
@@ -210,7 +209,15 @@ def _train_and_test(
     )
     trainer = build_trainer(cfg, plain)
     _fit(trainer, module, datamodule, plain, ckpt_path, start)
+    try:
+        return _test_and_report(trainer, module, datamodule, plain, start, origin)
+    except Exception as error:  # a bug in the test or report: marked failed, as in fit
+        _fail(trainer, module, plain, start, error, None, "testing")
 
+
+def _test_and_report(trainer, module, datamodule, plain: dict, start: float, origin) -> dict:
+    """Test the best checkpoint, then metrics.json, HParams and the plots (rank 0)."""
+    run_dir = Path(plain["paths"]["run_dir"])
     trained_at = process_age_s()
     fitted = progress(trainer, module)  # read before test: a spawned test resets the metrics
     best = "best" if _best_path(trainer) else None
@@ -270,11 +277,19 @@ def _fit(trainer, module, datamodule, plain: dict, ckpt_path: str | None, start:
             exit_code=128 + (signal.SIGINT if how == "Ctrl-C" else signal.SIGTERM),
         ) from None
     except Exception as error:  # anything else: the run is marked failed, never left as is
-        if isinstance(error, MemoryError) or is_out_of_memory(error):
-            raise  # train_and_test's own line
-        reason = failure_reason(error, ckpt_path)
-        _stop(trainer, module, plain, run_dir, start, "failed", reason)
-        raise RunStopped(f"training failed: {reason}", exit_code=1) from error
+        _fail(trainer, module, plain, start, error, ckpt_path, "training")
+
+
+def _fail(
+    trainer, module, plain, start: float, error: Exception, ckpt_path, phase: str
+) -> NoReturn:
+    """A run that failed in `phase` (a bug, not a refusal): metrics.json and HParams say so,
+    then RunStopped with its one line (exit 1). Out of memory keeps train_and_test's line."""
+    if isinstance(error, MemoryError) or is_out_of_memory(error):
+        raise error
+    reason = failure_reason(error, ckpt_path)
+    _stop(trainer, module, plain, Path(plain["paths"]["run_dir"]), start, "failed", reason)
+    raise RunStopped(f"{phase} failed: {reason}", exit_code=1) from error
 
 
 _RUNS_IN_PROCESS = []  # a sweep's jobs share a process with the basic launcher
