@@ -79,21 +79,28 @@ def test_lstm_eval_refuses_a_checkpoint_written_with_other_settings(quick_run, t
     assert not (other / "eval").exists()
 
 
+def failed_run(tmp_path: Path, fault: str, phase: str, reason: str) -> Path:
+    """A quick run with `fault` injected: exit 1, the one line `<phase> failed: <reason>`, and
+    its run directory marked failed with that reason."""
+    extra = ["+callbacks.fault._target_=faults.SignalFromEnv"]
+    env = {"PYTHONPATH": str(HELPERS), "LSTM_LAB_FAULT": fault}
+    proc = run(*QUICK, *extra, cwd=tmp_path, extra_env=env)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    (line,) = proc.stderr.strip().splitlines()
+    assert line == f"lstm-train: error: {phase} failed: {reason}"
+    (run_dir,) = run_dirs(tmp_path)
+    metrics = read_metrics(run_dir)
+    assert (metrics["status"], metrics["reason"]) == ("failed", reason)
+    return run_dir
+
+
 def test_run_that_fails_during_training_is_marked_failed_everywhere(tmp_path):
     from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 
     from lstm_lab.records.comparison import compare
 
-    fault = ["+callbacks.fault._target_=faults.SignalFromEnv"]
-    env = {"PYTHONPATH": str(HELPERS), "LSTM_LAB_FAULT": "ERROR@1:0"}
-    proc = run(*QUICK, *fault, cwd=tmp_path, extra_env=env)
-    assert proc.returncode == 1, proc.stderr[-3000:]
-    (line,) = proc.stderr.strip().splitlines()
     reason = "RuntimeError: injected at epoch 1, batch 0"
-    assert line == f"lstm-train: error: training failed: {reason}"
-    (run_dir,) = run_dirs(tmp_path)
-    metrics = read_metrics(run_dir)
-    assert (metrics["status"], metrics["reason"]) == ("failed", reason)
+    run_dir = failed_run(tmp_path, "ERROR@1:0", "training", reason)
     (listed,) = compare(run_dir.parent)
     assert (listed.status, listed.error) == ("failed", reason)
     content = load_events(run_dir).PluginTagToContent("hparams")
@@ -103,17 +110,9 @@ def test_run_that_fails_during_training_is_marked_failed_everywhere(tmp_path):
 
 
 def test_run_that_fails_after_training_is_marked_failed(tmp_path):
-    fault = ["+callbacks.fault._target_=faults.SignalFromEnv"]
-    env = {"PYTHONPATH": str(HELPERS), "LSTM_LAB_FAULT": "TEST-ERROR@0:0"}
-    proc = run(*QUICK, *fault, cwd=tmp_path, extra_env=env)
-    assert proc.returncode == 1, proc.stderr[-3000:]
-    (line,) = proc.stderr.strip().splitlines()
     reason = "RuntimeError: injected as the test pass starts"
-    assert line == f"lstm-train: error: testing failed: {reason}"
-    (run_dir,) = run_dirs(tmp_path)
-    metrics = read_metrics(run_dir)
-    assert (metrics["status"], metrics["reason"]) == ("failed", reason)
-    assert metrics["epochs"] >= 1  # training itself had finished
+    run_dir = failed_run(tmp_path, "TEST-ERROR@0:0", "testing", reason)
+    assert read_metrics(run_dir)["epochs"] >= 1  # training itself had finished
     shutil.rmtree(run_dir)
 
 
