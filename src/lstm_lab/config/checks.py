@@ -42,10 +42,13 @@ def check_target(key: str, node: Any) -> None:
         raise ConfigError(f"{key}._target_", f"cannot import '{target}'{hint}")
 
 
-def validate(cfg: DictConfig | Mapping) -> dict:
+def validate(cfg: DictConfig | Mapping, *, every_data_key: bool = True) -> dict:
     """Check every key against the schema; return the config as a plain, resolved dict.
+    `every_data_key=False` for a saved run's config, which may predate keys added since.
     Raises ConfigError."""
     plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+    if every_data_key:
+        _require_data_keys(plain.get("data"))
     own_data = _check_user_classes(plain)
     check_sections({**plain, "data": own_data}, schema.SECTIONS)
 
@@ -80,6 +83,21 @@ def validate(cfg: DictConfig | Mapping) -> dict:
     return plain
 
 
+def _require_data_keys(data: Any) -> None:
+    """Every key of the data section is read by the pipeline; a data option of one's own that
+    leaves some out is refused here, naming them, rather than failing later on a KeyError."""
+    if not isinstance(data, Mapping):
+        raise ConfigError("data", f"got {data!r}; must be a mapping of the data keys")
+    missing = [f"data.{field.name}" for field, _ in specs(schema.Data) if field.name not in data]
+    if missing:
+        raise ConfigError(
+            missing[0] if len(missing) == 1 else "data",
+            f"missing{'' if len(missing) == 1 else ' ' + ', '.join(missing)}; a data option sets "
+            "every data key: begin its file with 'defaults: [sine, _self_]' (or csv) to take the "
+            "bundled ones",
+        )
+
+
 def _names(section: type) -> set[str]:
     return {field.name for field, _ in specs(section)}
 
@@ -109,8 +127,9 @@ def _check_user_classes(plain: dict) -> dict:
         _check_call("data.series", series_target, kwargs)
     own = {k: v for k, v in data.items() if k in _names(schema.Data)}
     extra = {k: v for k, v in data.items() if k not in own}
+    if data.get("_target_") != schema.Data._target_:
+        check_target("data", data)  # before Hydra's instantiate, whose error is not one line
     if extra and data.get("_target_") != schema.Data._target_:
-        check_target("data", data)
         _check_call("data", data["_target_"], extra, filled=(*own, "seed", "steps_per_call"))
         return own
     return data

@@ -74,7 +74,7 @@ def load_run_config(run_dir: Path, evaluation: dict | None = None) -> dict:
         raise ConfigError(str(path), f"not a readable run config ({first})") from None
     plain["evaluation"] = {**(plain.get("evaluation") or {}), **(evaluation or {})}
     try:
-        return validate(plain)
+        return validate(plain, every_data_key=False)
     except SettingError as error:
         raise ConfigError(str(path), str(error)) from None
 
