@@ -44,19 +44,35 @@ def test_mse_by_step_alternation_and_table(peers):
     assert peers.order(["a", "b", "c"], 0) == ["a", "b", "c"]
     assert peers.order(["a", "b", "c"], 1) == ["b", "c", "a"]
     runs = {
-        "lstm-lab": [{"mse_by_step": [1.0, 3.0], "wall_s": 4.0, "error": None}] * 2,
+        "lstm-lab": [{"mse_by_step": [1.0, 7.0], "wall_s": 4.0, "cpu_s": 2.0, "error": None}] * 2,
         "darts": [
-            {"mse_by_step": [2.0, 6.0], "wall_s": 10.0, "error": None},
-            {"mse_by_step": [4.0, 6.0], "wall_s": 12.0, "error": None},
+            {"mse_by_step": [2.0, 6.0], "wall_s": 10.0, "cpu_s": 3.0, "error": None},
+            {"mse_by_step": [4.0, 6.0], "wall_s": 12.0, "cpu_s": 5.0, "error": None},
         ],
         "neuralforecast": [{"mse_by_step": None, "wall_s": 1.0, "error": ["ImportError: x"]}],
     }
     assert peers.summarize(runs["darts"]) == {
-        "mse_by_step": [3.0, 6.0], "mse": 4.5, "wall_s": 11.0, "seeds": 2
+        "mse_by_step": [3.0, 6.0], "mse": 4.5, "wall_s": 11.0, "cpu_s": 4.0, "seeds": 2
     }  # fmt: skip
     text = peers.table({"co2": runs})
-    assert "| co2 | 2 | lstm-lab | 1 | 1 | 3 | 2 | 4.0 | MSE x0.44, time x0.36 |" in text
+    assert (
+        "| co2 | 2 | lstm-lab | 1 | 1 | 7 | 4 | 4.0 | 2.0 "
+        "| MSE x0.89, worse at 1 of 2 steps, time x0.36, CPU x0.50 |"
+    ) in text
     assert "neuralforecast | failed: ['ImportError: x']" in text
+
+
+def test_each_process_cpu_time_is_its_own(peers):
+    """A child that spins until it has used 0.3 s of CPU is charged at least that; the wall
+    time of one that sleeps 0.3 s is at least that (lower bounds that hold by construction)."""
+    spin = [
+        sys.executable,
+        "-c",
+        "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass",
+    ]
+    _, _, busy = peers.timed(spin, ROOT)
+    _, wall, idle = peers.timed([sys.executable, "-c", "import time; time.sleep(0.3)"], ROOT)
+    assert busy >= 0.3 and wall >= 0.3 and idle >= 0
 
 
 def test_neuralforecast_steps_match_lstm_lab_epochs(peers):
