@@ -103,3 +103,24 @@ def test_bench_horizon_counts_the_steps_each_strategy_loses():
     assert row.startswith("| co2 | direct | 3 | 1 / 5 / 2 | 2 / 4 / 4 |") and row.endswith(
         "| 1 / - / 1 |"
     )
+
+
+def test_stateful_transforms_measures_what_a_stream_would_read():
+    """scripts/stateful_transforms.py on a straight line, chunks of 5: a line to the chunk's
+    last value gives the targets away (MSE 0 against persistence's 4), each step's own value
+    as reference reads nothing, and chunk-local changes miss exactly the edges' changes."""
+    spec = importlib.util.spec_from_file_location(
+        "stateful_transforms", ROOT / "scripts/stateful_transforms.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    z = 2.0 * np.arange(41)  # 40 pairs: 8 chunks of 5
+    x, y = module.chunks(z, 5)
+    assert x.shape == y.shape == (8, 5) and (y - x == 2).all()
+    m = module.measure(z, 5)
+    assert m["steps"] == 40 and m["future_share"] == 0.8
+    # exact at every step but a chunk's last, which has no future in its chunk to read
+    assert m["line_near_vs_persistence"] == 0 and m["line_vs_persistence"] == pytest.approx(0.2)
+    assert m["reference_vs_persistence"] > 1  # the reference alone is far from most targets
+    assert m["own_reference_std"] == 0 and m["diff_inside_error"] == 0
+    assert m["diff_edge_share"] == 0.2 and m["diff_edge_lost_vs_typical"] == 1
