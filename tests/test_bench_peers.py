@@ -44,19 +44,35 @@ def test_mse_by_step_alternation_and_table(peers):
     assert peers.order(["a", "b", "c"], 0) == ["a", "b", "c"]
     assert peers.order(["a", "b", "c"], 1) == ["b", "c", "a"]
     runs = {
-        "lstm-lab": [{"mse_by_step": [1.0, 3.0], "wall_s": 4.0, "error": None}] * 2,
+        "lstm-lab": [{"mse_by_step": [1.0, 7.0], "wall_s": 4.0, "cpu_s": 2.0, "error": None}] * 2,
         "darts": [
-            {"mse_by_step": [2.0, 6.0], "wall_s": 10.0, "error": None},
-            {"mse_by_step": [4.0, 6.0], "wall_s": 12.0, "error": None},
+            {"mse_by_step": [2.0, 6.0], "wall_s": 10.0, "cpu_s": 3.0, "error": None},
+            {"mse_by_step": [4.0, 6.0], "wall_s": 12.0, "cpu_s": 5.0, "error": None},
         ],
         "neuralforecast": [{"mse_by_step": None, "wall_s": 1.0, "error": ["ImportError: x"]}],
     }
     assert peers.summarize(runs["darts"]) == {
-        "mse_by_step": [3.0, 6.0], "mse": 4.5, "wall_s": 11.0, "seeds": 2
+        "mse_by_step": [3.0, 6.0], "mse": 4.5, "wall_s": 11.0, "cpu_s": 4.0, "seeds": 2
     }  # fmt: skip
     text = peers.table({"co2": runs})
-    assert "| co2 | 2 | lstm-lab | 1 | 1 | 3 | 2 | 4.0 | MSE x0.44, time x0.36 |" in text
+    assert (
+        "| co2 | 2 | lstm-lab | 1 | 1 | 7 | 4 | 4.0 | 2.0 "
+        "| MSE x0.89, worse at 1 of 2 steps, time x0.36, CPU x0.50 |"
+    ) in text
     assert "neuralforecast | failed: ['ImportError: x']" in text
+
+
+def test_each_process_cpu_time_is_its_own(peers):
+    """A child that spins until it has used 0.3 s of CPU is charged at least that; the wall
+    time of one that sleeps 0.3 s is at least that (lower bounds that hold by construction)."""
+    spin = [
+        sys.executable,
+        "-c",
+        "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass",
+    ]
+    _, _, busy = peers.timed(spin, ROOT)
+    _, wall, idle = peers.timed([sys.executable, "-c", "import time; time.sleep(0.3)"], ROOT)
+    assert busy >= 0.3 and wall >= 0.3 and idle >= 0
 
 
 def test_neuralforecast_steps_match_lstm_lab_epochs(peers):
@@ -87,3 +103,24 @@ def test_bench_horizon_counts_the_steps_each_strategy_loses():
     assert row.startswith("| co2 | direct | 3 | 1 / 5 / 2 | 2 / 4 / 4 |") and row.endswith(
         "| 1 / - / 1 |"
     )
+
+
+def test_stateful_transforms_measures_what_a_stream_would_read():
+    """scripts/stateful_transforms.py on a straight line, chunks of 5: a line to the chunk's
+    last value gives the targets away (MSE 0 against persistence's 4), each step's own value
+    as reference reads nothing, and chunk-local changes miss exactly the edges' changes."""
+    spec = importlib.util.spec_from_file_location(
+        "stateful_transforms", ROOT / "scripts/stateful_transforms.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    z = 2.0 * np.arange(41)  # 40 pairs: 8 chunks of 5
+    x, y = module.chunks(z, 5)
+    assert x.shape == y.shape == (8, 5) and (y - x == 2).all()
+    m = module.measure(z, 5)
+    assert m["steps"] == 40 and m["future_share"] == 0.8
+    # exact at every step but a chunk's last, which has no future in its chunk to read
+    assert m["line_near_vs_persistence"] == 0 and m["line_vs_persistence"] == pytest.approx(0.2)
+    assert m["reference_vs_persistence"] > 1  # the reference alone is far from most targets
+    assert m["own_reference_std"] == 0 and m["diff_inside_error"] == 0
+    assert m["diff_edge_share"] == 0.2 and m["diff_edge_lost_vs_typical"] == 1

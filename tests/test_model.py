@@ -43,3 +43,34 @@ def test_initial_state_is_used_and_chunks_chain():
 def test_dropout_is_ignored_for_a_single_layer_without_warning(recwarn):
     LSTMRegressor(num_layers=1, dropout=0.5)
     assert not [w for w in recwarn if "dropout" in str(w.message)]
+
+
+@pytest.mark.parametrize("transform", ["none", "window_relative"])
+@pytest.mark.parametrize("network", ["lstm", "gru"])
+def test_linear_skip_adds_a_linear_map_of_the_windows_last_steps(network, transform):
+    """model.linear_skip=k: the head's output plus a linear map of the last k steps the layers
+    read (every column); with the head at zero the network is exactly that linear map."""
+    from lstm_lab.models.gru import GRURegressor
+
+    cls = GRURegressor if network == "gru" else LSTMRegressor
+    torch.manual_seed(0)
+    net = cls(input_size=2, hidden_size=4, horizon=3, linear_skip=5, transform=transform).eval()
+    x = torch.randn(6, 8, 2)
+    with torch.no_grad():
+        with_skip = net(x)
+        net.skip.weight.zero_()
+        net.skip.bias.zero_()
+        assert not torch.allclose(net(x), with_skip)  # the skip is part of the forecast
+        torch.manual_seed(1)
+        net.head.weight.zero_()
+        net.head.bias.zero_()
+        net.skip.weight.normal_()
+        net.skip.bias.normal_()
+        seen = net.encode(x)[:, -5:].reshape(6, 10)  # steps 4..8 of both columns, in order
+        linear = seen @ net.skip.weight.T + net.skip.bias
+        torch.testing.assert_close(net(x), net.decode(x, linear))
+        earlier = x.clone()  # and only the last five steps count
+        earlier[:, :3] += 100.0
+        torch.testing.assert_close(net(earlier), net(x))
+    assert sum(p.numel() for p in net.skip.parameters()) == 5 * 2 * 3 + 3
+    assert not hasattr(cls(input_size=2, horizon=3), "skip")  # 0: no skip

@@ -129,6 +129,12 @@ def test_readme_lstm_train_commands_run(tmp_path, command):
     assert proc.returncode == 0, proc.stderr[-2000:]
     if "--" not in command:
         assert len(run_dirs(tmp_path)) == 1
+    horizon = next((int(a.split("=")[1]) for a in args if a.startswith("data.horizon=")), 1)
+    if horizon > 1:  # a multi-step forecast: the report shows skill at steps 1, H/2 and H
+        report = proc.stdout
+        assert "MSE by step ahead (direct forecasts)" in report, report[-3000:]
+        assert "skill vs best baseline" in report
+        assert all(f"step {k}" in report for k in (1, (horizon + 1) // 2, horizon))
 
 
 def expected_jobs(args: list[str]) -> int:

@@ -6,7 +6,8 @@ a list, `mine/` good YAML whose interpolation or group choice does not resolve.
 
 Checkpoints with a full training state but written with other settings than the default run's
 (`run_config`, as every checkpoint lstm-train writes records them): another hidden size, another
-network class, other windows, horizon and transform, stateful mode, three features.
+network class, other windows, horizon and transform, stateful mode, three features, a linear
+skip.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ OTHER_SETTINGS = {
     "windowed.ckpt": {"data.window": 20, "data.horizon": 3, "data.transform": "diff"},
     "stateful.ckpt": {"model.stateful": True},
     "features.ckpt": {"n_features": 3},
+    "skip4.ckpt": {"model.linear_skip": 4},
 }
 
 

@@ -56,21 +56,7 @@ def validate(cfg: DictConfig | Mapping, *, every_data_key: bool = True) -> dict:
     if "t_end" in series and series["t_end"] <= series["t_start"]:
         raise ConfigError("data.series.t_end", f"got {series['t_end']}; must be > t_start")
 
-    model = plain["model"]
-    if model.get("stateful") and model.get("carry_state"):
-        raise ConfigError(
-            "model.carry_state",
-            "got true with model.stateful=true; stateful training carries the state itself, "
-            "set model.carry_state=false",
-        )
-
-    transform = plain["data"].get("transform", "none")
-    if model.get("stateful") and transform != "none":
-        raise ConfigError(
-            "data.transform",
-            f"got {transform} with model.stateful=true; stateful mode reads one step at a "
-            "time, with no window to take changes or a last value in, set data.transform=none",
-        )
+    _check_mode(plain["model"], plain["data"])
 
     split = plain["data"]["split"]
     if split["train"] <= 0 or split["train"] + split["val"] >= 1:
@@ -95,6 +81,36 @@ def _require_data_keys(data: Any) -> None:
             f"missing{'' if len(missing) == 1 else ' ' + ', '.join(missing)}; a data option sets "
             "every data key: begin its file with 'defaults: [sine, _self_]' (or csv) to take the "
             "bundled ones",
+        )
+
+
+def _check_mode(model: dict, data: dict) -> None:
+    """What stateful mode (no window) and window mode each cannot take."""
+    if model.get("stateful") and model.get("carry_state"):
+        raise ConfigError(
+            "model.carry_state",
+            "got true with model.stateful=true; stateful training carries the state itself, "
+            "set model.carry_state=false",
+        )
+    transform = data.get("transform", "none")
+    if model.get("stateful") and transform != "none":
+        raise ConfigError(
+            "data.transform",
+            f"got {transform} with model.stateful=true; stateful mode reads one step at a "
+            "time, with no window to take changes or a last value in, set data.transform=none",
+        )
+    skip = model.get("linear_skip") or 0
+    if skip and model.get("stateful"):
+        raise ConfigError(
+            "model.linear_skip",
+            f"got {skip} with model.stateful=true; stateful mode reads a stream, with no "
+            "window for the linear skip to read, set model.linear_skip=0",
+        )
+    if skip and isinstance(data.get("window"), int) and skip > data["window"]:
+        raise ConfigError(
+            "model.linear_skip",
+            f"got {skip} with data.window={data['window']}; the skip reads the window's last "
+            f"steps, set model.linear_skip <= {data['window']}",
         )
 
 

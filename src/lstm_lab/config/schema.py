@@ -126,6 +126,12 @@ class LSTM:
     dropout: float = key(
         0.0, "dropout between layers (needs num_layers > 1)", between(0, 1, high_open=True)
     )
+    linear_skip: int = key(
+        0,
+        "the window's last N steps also feed a linear map added to the head (LSTNet's "
+        "highway: at least a linear AR); 0: none; window mode only, N <= data.window",
+        at_least(0),
+    )
 
 
 @dataclass

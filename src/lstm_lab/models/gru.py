@@ -21,5 +21,6 @@ class GRURegressor(RecurrentRegressor):
     def forward_with_state(
         self, x: torch.Tensor, state: State | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, State]:
-        out, h = self.gru(self.encode(x), None if state is None else state[0])
-        return self.decode(x, self.head(out[:, -1])), out, (h,)
+        encoded = self.encode(x)
+        out, h = self.gru(encoded, None if state is None else state[0])
+        return self.predict(x, encoded, out), out, (h,)

@@ -81,6 +81,7 @@ class RecurrentRegressor(TargetTransform):
         horizon: int = 1,
         transform: str = "none",
         transform_scale: float = 1.0,
+        linear_skip: int = 0,
     ) -> None:
         super().__init__()
         # the recurrent layers apply dropout between layers only, and warn when there is one
@@ -93,10 +94,25 @@ class RecurrentRegressor(TargetTransform):
         )
         setattr(self, self.layers.__name__.lower(), stack)
         self.head = nn.Linear(hidden_size, horizon)
+        # LSTNet's "highway": a linear map of the window's last `linear_skip` steps (what the
+        # layers read, every column) added to the head, so the network is at least a linear
+        # autoregression on them plus the recurrent part. Window mode only: it reads a window.
+        self.linear_skip = linear_skip
+        if linear_skip:
+            self.skip = nn.Linear(linear_skip * input_size, horizon)
         self.set_transform(transform, transform_scale)
 
     def forward(self, x: torch.Tensor, state: State | None = None) -> torch.Tensor:
         return self.forward_with_state(x, state)[0]
+
+    def predict(self, x: torch.Tensor, encoded: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """The forecast (batch, horizon) for windows `x`, read by the layers as `encoded`, from
+        the layers' outputs `out` (batch, time, hidden_size): the head at the last step, plus
+        the linear skip."""
+        pred = self.head(out[:, -1])
+        if self.linear_skip:
+            pred = pred + self.skip(encoded[:, -self.linear_skip :].flatten(1))
+        return self.decode(x, pred)
 
 
 class LSTMRegressor(RecurrentRegressor):
@@ -124,5 +140,6 @@ class LSTMRegressor(RecurrentRegressor):
     def forward_with_state(
         self, x: torch.Tensor, state: State | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, State]:
-        out, state = self.lstm(self.encode(x), state)
-        return self.decode(x, self.head(out[:, -1])), out, state
+        encoded = self.encode(x)
+        out, state = self.lstm(encoded, state)
+        return self.predict(x, encoded, out), out, state
