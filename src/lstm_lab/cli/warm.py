@@ -45,9 +45,11 @@ def describe(status: dict) -> str:
 
 def start(idle_minutes: float) -> int:
     running = ask({"status": True})
-    if running:
+    if running and running["current"]:
         print(f"{PROG}: already running: {describe(running)}")
         return 0
+    if running:  # lstm-lab's code changed since it started: a current one replaces it
+        ask({"stop": True})
     path = wire.socket_path()
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     script = Path(sys.executable).parent / PROG  # run as a console script, as the commands are

@@ -137,6 +137,7 @@ class Server:
             "running": len(self.runs),
             "idle_s": self.idle_s,
             "socket": str(self.path),
+            "current": fingerprint() == self.stamp,
         }
 
     def accept(self) -> dict | None:
@@ -171,7 +172,9 @@ class Server:
             return f"it runs no command {message['run']!r}"
         if message.get("python") != sys.executable:
             return f"it runs {sys.executable}, not {message.get('python')}"
-        differ = wire.env_differences(self.env, message.get("env", {}))
+        # what the imports set is set in every run (a DDP process started by a run has it)
+        ours = {**self.env, **self.imported_env}
+        differ = wire.env_differences(ours, {**self.imported_env, **message.get("env", {})})
         if differ:
             return f"{', '.join(differ)} differ from the server's (it imported under its own)"
         return None
