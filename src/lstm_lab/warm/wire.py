@@ -75,7 +75,8 @@ def send(sock: socket.socket, message: dict, fds: list[int] | None = None) -> No
     """One message: a line of JSON, with file descriptors riding on its first bytes."""
     data = (json.dumps(message) + "\n").encode()
     sent = socket.send_fds(sock, [data], fds) if fds else 0
-    sock.sendall(data[sent:])
+    if sent < len(data):  # (an empty send to a peer that has answered and closed: EPIPE)
+        sock.sendall(data[sent:])
 
 
 class LineReader:

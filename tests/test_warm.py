@@ -1,0 +1,180 @@
+"""The warm server (lstm-warm): commands handed to it run as they run cold (files, exit status,
+errors, signals), and anything that would make a forked run differ from a cold one runs cold.
+
+One server for the file (its start costs the imports once, a few seconds); the test that makes
+it stale runs last. Every command here is a real subprocess, as a user types it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import BIN, QUICK, _env, cli, read_metrics, run_dirs
+from lstm_lab import records
+from lstm_lab.records.report import count_age_from, process_age_s
+from lstm_lab.warm import wire
+
+ONE_EPOCH = [*(o for o in QUICK if not o.startswith("trainer.max_epochs")), "trainer.max_epochs=1"]
+
+
+@pytest.fixture(scope="module")
+def warm():
+    """The environment (LSTM_LAB_WARM_DIR: a short path, as sockets need) of a started server."""
+    directory = Path(tempfile.mkdtemp(prefix="lstm-warm-"))
+    env = {wire.DIR: str(directory / "sock"), wire.OFF: "1"}
+    proc = cli("start", cwd=directory, prog="lstm-warm", extra_env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("lstm-warm: started server ")
+    yield env
+    cli("stop", cwd=directory, prog="lstm-warm", extra_env=env)
+    for log in (directory / "sock").glob("*.log"):
+        print(log.read_text())  # the server's own errors, if any
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def served(env: dict) -> int:
+    """How many runs the server has forked (status), or -1 when none is running."""
+    proc = cli("status", cwd=Path.cwd(), prog="lstm-warm", extra_env=env)
+    if proc.returncode != 0:
+        assert proc.stdout.startswith("lstm-warm: no server for ")
+        return -1
+    return int(proc.stdout.split(": ")[2].split(" runs served")[0])
+
+
+def test_a_run_forked_by_the_server_is_the_run_a_cold_start_makes(warm, tmp_path):
+    before = served(warm)
+    proc = cli(*ONE_EPOCH, cwd=tmp_path, extra_env=warm)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert served(warm) == before + 1, "it did not run in the server"
+    (run_dir,) = run_dirs(tmp_path)
+    metrics = read_metrics(run_dir)
+    assert metrics["status"] == "completed" and metrics["epochs"] == 1
+    assert metrics["time_to_first_step_s"] > 0 and metrics["phases_s"]["startup"] > 0
+    assert f"Run directory: {run_dir}" in proc.stdout
+    assert (run_dir / "checkpoints" / "best.ckpt").is_file()
+
+    # a config error: the cold line and status, nothing written
+    proc = cli("model.hidden_size=0", cwd=tmp_path, extra_env=warm)
+    assert (proc.returncode, proc.stderr) == (
+        2,
+        "lstm-train: error: model.hidden_size: got 0; must be an integer >= 1\n",
+    )
+    proc = cli(f"run_dir={run_dir}", cwd=tmp_path, prog="lstm-eval", extra_env=warm)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    evaluation = json.loads((run_dir / "eval" / "best" / "evaluation.json").read_text())
+    assert evaluation["test"]["mse"] == pytest.approx(metrics["test"]["mse"], rel=1e-4)
+    assert served(warm) == before + 3
+    assert run_dirs(tmp_path) == [run_dir]
+
+
+def stop_with(signum: int, env: dict, cwd: Path) -> tuple[int, str, Path]:
+    """A long run through the server, signalled at its client once an epoch is saved."""
+    client = subprocess.Popen(
+        [str(BIN / "lstm-train"), *QUICK, "trainer.max_epochs=200"],
+        cwd=cwd,
+        env=_env(env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not list(cwd.glob("outputs/runs/*/checkpoints/last.ckpt")):
+        assert client.poll() is None and time.monotonic() < deadline, "no epoch ended"
+        time.sleep(0.05)
+    client.send_signal(signum)
+    _, err = client.communicate(timeout=120)
+    (run_dir,) = run_dirs(cwd)
+    return client.returncode, err, run_dir
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "signum,status,how",
+    [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM"), (signal.SIGKILL, -9, "")],
+)
+def test_a_signal_to_the_client_stops_the_warm_run_as_it_stops_a_cold_one(
+    warm, tmp_path, signum, status, how
+):
+    code, err, run_dir = stop_with(signum, warm, tmp_path)
+    assert code == status, err[-3000:]
+    if signum == signal.SIGKILL:  # the client died: the server stops its run (as SIGTERM)
+        deadline = time.monotonic() + 60
+        while not (run_dir / "metrics.json").is_file() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        how = "SIGTERM"
+    else:
+        last = err.strip().splitlines()[-1]
+        assert last.startswith(f"lstm-train: error: interrupted by {how} at epoch ")
+        assert "Traceback" not in err
+    metrics = read_metrics(run_dir)
+    assert metrics["status"] == "interrupted" and how in metrics["reason"]
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_what_would_make_a_forked_run_differ_runs_cold_and_stale_code_stops_the_server(
+    warm, tmp_path
+):
+    before = served(warm)
+    error = "lstm-train: error: model.hidden_size: got 0; must be an integer >= 1"
+    proc = cli("model.hidden_size=0", cwd=tmp_path, extra_env={**warm, "OMP_NUM_THREADS": "3"})
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "lstm-train: warm server not used: OMP_NUM_THREADS differ from the server's (it "
+        "imported under its own); running cold",
+        error,
+    ]
+    proc = cli("model.hidden_size=0", cwd=tmp_path, extra_env={**warm, wire.OFF: "0"})
+    assert (proc.returncode, proc.stderr.strip()) == (2, error)
+    assert served(warm) == before
+
+    source = Path(records.__file__)  # any module of lstm_lab
+    stat = source.stat()
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    try:
+        proc = cli("model.hidden_size=0", cwd=tmp_path, extra_env=warm)
+    finally:
+        os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert proc.returncode == 2
+    assert "lstm-lab's code, Python or the installed packages changed" in proc.stderr
+    assert served(warm) == -1, "a stale server stopped"
+    proc = cli("stop", cwd=tmp_path, prog="lstm-warm", extra_env=warm)
+    assert (proc.returncode, proc.stdout.startswith("lstm-warm: no server for ")) == (0, True)
+
+
+def test_an_age_counts_from_the_client_start_it_is_given():
+    own = wire.process_start_s()
+    assert own is not None and 0 <= process_age_s() < 10**6
+    try:
+        count_age_from(own - 100.0)
+        assert process_age_s() >= 100.0
+    finally:
+        count_age_from(own)
+
+
+def test_sockets_are_per_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv(wire.DIR, str(tmp_path))
+    here = wire.socket_path()
+    monkeypatch.setattr("sys.prefix", str(tmp_path / "another-venv"))
+    assert wire.socket_path() != here and wire.socket_path().parent == tmp_path
+    assert wire.env_differences({"OMP_NUM_THREADS": "1", "HOME": "a"}, {"HOME": "b"}) == [
+        "OMP_NUM_THREADS"
+    ]
+
+
+def test_with_a_gpu_there_is_no_server(monkeypatch, capsys):
+    from lstm_lab.cli import warm
+
+    monkeypatch.setattr("lstm_lab.training.preload.can_fork", lambda: False)
+    with pytest.raises(SystemExit) as stop:
+        warm.serve(1.0)
+    assert stop.value.code == 2
+    assert capsys.readouterr().out.startswith("a GPU is visible (or this is not Linux): ")
