@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -26,24 +28,46 @@ from lstm_lab.warm import wire
 ONE_EPOCH = [*(o for o in QUICK if not o.startswith("trainer.max_epochs")), "trainer.max_epochs=1"]
 
 
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+# README's lstm-warm commands, by subcommand: the tests below run each of them as written
+LSTM_WARM = {}
+for block in re.findall(r"```bash\n(.*?)```", README, flags=re.S):
+    for line in block.splitlines():
+        if line.startswith("lstm-warm "):
+            args = shlex.split(line.split("#")[0])[1:]
+            LSTM_WARM.setdefault(args[0], []).append(args)
+
+
+def lstm_warm(args: list[str], env: dict) -> subprocess.CompletedProcess:
+    return cli(*args, cwd=Path.cwd(), prog="lstm-warm", extra_env=env)
+
+
 @pytest.fixture(scope="module")
 def warm():
-    """The environment (LSTM_LAB_WARM_DIR: a short path, as sockets need) of a started server."""
+    """The environment (LSTM_LAB_WARM_DIR: a short path, as sockets need) of a server started
+    by README's `lstm-warm start` commands (the second finds it running)."""
+    assert sorted(LSTM_WARM) == ["start", "status", "stop"]
     directory = Path(tempfile.mkdtemp(prefix="lstm-warm-"))
     env = {wire.DIR: str(directory / "sock"), wire.OFF: "1"}
-    proc = cli("start", cwd=directory, prog="lstm-warm", extra_env=env)
+    first, *more = LSTM_WARM["start"]
+    proc = lstm_warm(first, env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("lstm-warm: started server ")
+    for args in more:
+        proc = lstm_warm(args, env)
+        assert proc.stdout.startswith("lstm-warm: already running: server "), proc.stdout
     yield env
-    cli("stop", cwd=directory, prog="lstm-warm", extra_env=env)
+    for args in LSTM_WARM["stop"]:
+        assert lstm_warm(args, env).returncode == 0
     for log in (directory / "sock").glob("*.log"):
         print(log.read_text())  # the server's own errors, if any
     shutil.rmtree(directory, ignore_errors=True)
 
 
 def served(env: dict) -> int:
-    """How many runs the server has forked (status), or -1 when none is running."""
-    proc = cli("status", cwd=Path.cwd(), prog="lstm-warm", extra_env=env)
+    """How many runs the server has forked (README's status), or -1 when none is running."""
+    (status,) = LSTM_WARM["status"]
+    proc = lstm_warm(status, env)
     if proc.returncode != 0:
         assert proc.stdout.startswith("lstm-warm: no server for ")
         return -1
@@ -72,7 +96,15 @@ def test_a_run_forked_by_the_server_is_the_run_a_cold_start_makes(warm, tmp_path
     assert proc.returncode == 0, proc.stderr[-3000:]
     evaluation = json.loads((run_dir / "eval" / "best" / "evaluation.json").read_text())
     assert evaluation["test"]["mse"] == pytest.approx(metrics["test"]["mse"], rel=1e-4)
-    assert served(warm) == before + 3
+    proc = cli(f"run_dir={run_dir}", "steps=5", cwd=tmp_path, prog="lstm-predict", extra_env=warm)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len((run_dir / "forecast.csv").read_text().splitlines()) == 1 + 5
+    proc = cli(
+        str(tmp_path / "outputs" / "runs"), cwd=tmp_path, prog="lstm-compare", extra_env=warm
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert run_dir.name in proc.stdout
+    assert served(warm) == before + 5
     assert run_dirs(tmp_path) == [run_dir]
 
 
@@ -146,7 +178,8 @@ def test_what_would_make_a_forked_run_differ_runs_cold_and_stale_code_stops_the_
     assert proc.returncode == 2
     assert "lstm-lab's code, Python or the installed packages changed" in proc.stderr
     assert served(warm) == -1, "a stale server stopped"
-    proc = cli("stop", cwd=tmp_path, prog="lstm-warm", extra_env=warm)
+    (stop,) = LSTM_WARM["stop"]
+    proc = lstm_warm(stop, warm)
     assert (proc.returncode, proc.stdout.startswith("lstm-warm: no server for ")) == (0, True)
 
 
@@ -178,3 +211,12 @@ def test_with_a_gpu_there_is_no_server(monkeypatch, capsys):
         warm.serve(1.0)
     assert stop.value.code == 2
     assert capsys.readouterr().out.startswith("a GPU is visible (or this is not Linux): ")
+
+
+def test_the_combination_table_names_the_tests_that_run_its_cells():
+    table = (Path(__file__).resolve().parents[1] / "docs" / "combinations.md").read_text()
+    section = table.split("\n## Under the warm server\n", 1)[1]
+    rows = [line for line in section.splitlines() if line.startswith("| ")][1:]
+    named = {name for row in rows for name in re.findall(r"`(test_\w+)`", row.split(" | ")[-1])}
+    assert named and all(callable(globals().get(name)) for name in named), named
+    assert all(row.split(" | ")[-1].strip(" |") for row in rows)
