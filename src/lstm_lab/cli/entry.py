@@ -4,32 +4,22 @@ when one runs (lstm_lab/warm/client.py, stdlib only), else imports its command a
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from importlib import import_module
+
 from lstm_lab.warm.client import hand_over
+from lstm_lab.warm.wire import COMMANDS
 
 
-def train() -> None:
-    hand_over("train", "lstm-train")
-    from lstm_lab.cli.train import main
+def console_script(name: str) -> Callable[[], None]:
+    """What the console script of command `name` (wire.COMMANDS) calls."""
 
-    main()
+    def main() -> None:
+        hand_over(name)
+        import_module(COMMANDS[name][1]).main()
 
-
-def evaluate() -> None:
-    hand_over("evaluate", "lstm-eval")
-    from lstm_lab.cli.evaluate import main
-
-    main()
+    main.__name__ = name
+    return main
 
 
-def predict() -> None:
-    hand_over("predict", "lstm-predict")
-    from lstm_lab.cli.predict import main
-
-    main()
-
-
-def compare() -> None:
-    hand_over("compare", "lstm-compare")
-    from lstm_lab.cli.compare import main
-
-    main()
+train, evaluate, predict, compare = map(console_script, ("train", "evaluate", "predict", "compare"))

@@ -75,22 +75,19 @@ def start(idle_minutes: float) -> int:
     return 0
 
 
-def stop() -> int:
-    answer = ask({"stop": True})
+def stop_or_status(stop: bool) -> int:
+    """`stop` (exit 0 whether one ran or not) or `status` (exit 1 when none runs)."""
+    answer = ask({"stop": True} if stop else {"status": True})
     if answer is None:
         print(f"{PROG}: no server for {sys.prefix}")
-        return 0
-    more = f"; it exits when its {answer['running']} running runs end" if answer["running"] else ""
-    print(f"{PROG}: stopped server {answer['pid']}{more}")
-    return 0
-
-
-def status() -> int:
-    answer = ask({"status": True})
-    if answer is None:
-        print(f"{PROG}: no server for {sys.prefix}")
-        return 1
-    print(f"{PROG}: {describe(answer)}")
+        return 0 if stop else 1
+    if not stop:
+        print(f"{PROG}: {describe(answer)}")
+    elif answer["running"]:
+        print(f"{PROG}: stopped server {answer['pid']}; it exits when its {answer['running']} "
+              "running runs end")  # fmt: skip
+    else:
+        print(f"{PROG}: stopped server {answer['pid']}")
     return 0
 
 
@@ -147,4 +144,4 @@ def main(argv: list[str] | None = None) -> int:
         if args.idle_minutes <= 0:
             parser.error(f"--idle-minutes: got {args.idle_minutes:g}; must be > 0")
         return start(args.idle_minutes)
-    return stop() if args.command == "stop" else status()
+    return stop_or_status(args.command == "stop")

@@ -37,8 +37,10 @@ def request(command: str) -> dict:
     }
 
 
-def hand_over(command: str, prog: str) -> None:
-    """Run `command` in the warm server and exit as the run exits; return to run cold."""
+def hand_over(command: str) -> None:
+    """Run `command` (wire.COMMANDS) in the warm server and exit as the run exits; return to
+    run cold."""
+    prog = wire.COMMANDS[command][0]
     if os.environ.get(wire.OFF) == "0":
         return
     sock = wire.connect(wire.socket_path())

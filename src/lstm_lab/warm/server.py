@@ -30,19 +30,12 @@ import lstm_lab
 from lstm_lab.training.preload import MODULES
 from lstm_lab.warm import wire
 
-# The command each request names, and the module whose main() its console script runs.
-COMMANDS = {
-    "train": "lstm_lab.cli.train",
-    "evaluate": "lstm_lab.cli.evaluate",
-    "predict": "lstm_lab.cli.predict",
-    "compare": "lstm_lab.cli.compare",
-}
 FORWARDED = (signal.SIGINT, signal.SIGTERM)
 
 
 def preload() -> None:
     """What a run imports before its first step and for its report, and the commands."""
-    for name in (*MODULES, *COMMANDS.values()):
+    for name in (*MODULES, *(module for _, module in wire.COMMANDS.values())):
         importlib.import_module(name)
     gc.freeze()  # what was imported stays: the runs' collections skip it and do not copy it
 
@@ -168,7 +161,7 @@ class Server:
                 "lstm-lab's code, Python or the installed packages changed since it started "
                 "(it has stopped; `lstm-warm start` starts a current one)"
             )
-        if message["run"] not in COMMANDS:
+        if message["run"] not in wire.COMMANDS:
             return f"it runs no command {message['run']!r}"
         if message.get("python") != sys.executable:
             return f"it runs {sys.executable}, not {message.get('python')}"
@@ -264,4 +257,4 @@ def run_request(request: dict) -> None:
     sys.stdout.reconfigure(line_buffering=sys.stdout.isatty())  # as a cold start sets it
     if request["started"] is not None:
         count_age_from(request["started"])
-    importlib.import_module(COMMANDS[request["run"]]).main()
+    importlib.import_module(wire.COMMANDS[request["run"]][1]).main()

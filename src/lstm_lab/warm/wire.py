@@ -20,6 +20,13 @@ IMPORT_TIME_ENV = (
     *("PYTHON", "LD_", "OMP_", "MKL_", "KMP_", "OPENBLAS_", "GOTO_", "CUDA_", "NVIDIA_"),
     *("TORCH", "PYTORCH_", "MPLBACKEND", "MPLCONFIGDIR", "LANG", "LC_"),
 )
+# The commands a server runs: name -> (console script, the module whose main() it runs).
+COMMANDS = {
+    "train": ("lstm-train", "lstm_lab.cli.train"),
+    "evaluate": ("lstm-eval", "lstm_lab.cli.evaluate"),
+    "predict": ("lstm-predict", "lstm_lab.cli.predict"),
+    "compare": ("lstm-compare", "lstm_lab.cli.compare"),
+}
 OFF = "LSTM_LAB_WARM"  # set to 0: every command runs cold, whatever server there is
 DIR = "LSTM_LAB_WARM_DIR"  # where the sockets live (default: $XDG_RUNTIME_DIR or ~/.cache)
 MAX_LINE = 1 << 20
