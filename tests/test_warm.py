@@ -220,3 +220,14 @@ def test_the_combination_table_names_the_tests_that_run_its_cells():
     named = {name for row in rows for name in re.findall(r"`(test_\w+)`", row.split(" | ")[-1])}
     assert named and all(callable(globals().get(name)) for name in named), named
     assert all(row.split(" | ")[-1].strip(" |") for row in rows)
+
+
+def test_one_server_an_environment_holds_the_lock(tmp_path):
+    from lstm_lab.warm.server import take_lock
+
+    first = take_lock(tmp_path / "warm.sock")
+    assert first is not None and take_lock(tmp_path / "warm.sock") is None
+    first.close()  # a server that stops (or dies) lets the next one start
+    again = take_lock(tmp_path / "warm.sock")
+    assert again is not None
+    again.close()

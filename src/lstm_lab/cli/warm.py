@@ -19,6 +19,7 @@ from lstm_lab.warm import wire
 
 PROG = "lstm-warm"
 IDLE_MINUTES = 30.0
+ANOTHER = "another server of this environment is starting or running"
 
 
 def ask(message: dict) -> dict | None:
@@ -66,6 +67,9 @@ def start(idle_minutes: float) -> int:
         )
     line = server.stdout.readline().strip()
     server.stdout.close()
+    if line == ANOTHER:
+        print(f"{PROG}: {ANOTHER}")
+        return 0
     if line != "ready":
         code = server.wait()
         line = line or f"the server exited ({code}); see {log.name}"
@@ -96,8 +100,12 @@ def serve(idle_minutes: float) -> None:
     stdout and serves. Returns only in a forked run, which then runs its command."""
     env = dict(os.environ)  # before the imports, which add to it
     from lstm_lab.training.preload import can_fork
-    from lstm_lab.warm.server import Server, preload, run_request
+    from lstm_lab.warm.server import Server, preload, run_request, take_lock
 
+    lock = take_lock(wire.socket_path())
+    if lock is None:
+        print(ANOTHER, flush=True)
+        sys.exit(0)
     if not can_fork():
         print(
             "a GPU is visible (or this is not Linux): a process forked after CUDA is set up "
@@ -106,7 +114,7 @@ def serve(idle_minutes: float) -> None:
         )
         sys.exit(2)
     preload()
-    server = Server(wire.socket_path(), idle_minutes * 60, env)
+    server = Server(wire.socket_path(), idle_minutes * 60, env, lock)
     server.listen()
     print("ready", flush=True)
     devnull = os.open(os.devnull, os.O_WRONLY)

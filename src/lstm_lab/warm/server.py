@@ -14,6 +14,7 @@ the server started (the server then stops), or an import-time variable differs (
 
 from __future__ import annotations
 
+import fcntl
 import gc
 import importlib
 import os
@@ -40,6 +41,18 @@ def preload() -> None:
     gc.freeze()  # what was imported stays: the runs' collections skip it and do not copy it
 
 
+def take_lock(path: Path):
+    """The environment's lock (beside its socket), held while a server takes requests, or None
+    when another server holds it: two `lstm-warm start` at once leave one server."""
+    lock = open(path.with_suffix(".lock"), "w")  # noqa: SIM115 (held open: the lock lives with it)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        return None
+    return lock
+
+
 def fingerprint() -> list:
     """What a forked run would get stale: lstm-lab's modules, the Python executable, and the
     installed packages (an install or removal changes the site-packages folder)."""
@@ -54,10 +67,10 @@ def fingerprint() -> list:
 
 
 class Server:
-    def __init__(self, path: Path, idle_s: float, env: dict[str, str]) -> None:
+    def __init__(self, path: Path, idle_s: float, env: dict[str, str], lock) -> None:
         """`env`: the environment before the imports, which may add to it (a cold start's
-        imports do the same: `imported_env` is added to each run's)."""
-        self.pid, self.path, self.idle_s = os.getpid(), path, idle_s
+        imports do the same: `imported_env` is added to each run's); `lock`: take_lock's."""
+        self.pid, self.path, self.idle_s, self.lock = os.getpid(), path, idle_s, lock
         self.env, self.stamp = env, fingerprint()
         self.imported_env = {k: v for k, v in os.environ.items() if k not in env}
         self.started_at, self.last_active = time.time(), time.monotonic()
@@ -120,6 +133,7 @@ class Server:
             self.listener.close()
             with suppress(FileNotFoundError):
                 self.path.unlink()
+            self.lock.close()  # a new server may start while the last runs end
 
     def status(self) -> dict:
         return {
@@ -234,6 +248,7 @@ class Server:
                 key.fileobj.close()
         self.selector.close()
         conn.close()
+        self.lock.close()
         signal.set_wakeup_fd(-1)
         self.wakeup[1].close()
         signal.signal(signal.SIGINT, signal.default_int_handler)
