@@ -203,14 +203,16 @@ def test_sockets_are_per_environment(monkeypatch, tmp_path):
     ]
 
 
-def test_with_a_gpu_there_is_no_server(monkeypatch, capsys):
+def test_with_a_gpu_there_is_no_server(monkeypatch, capsys, tmp_path):
     from lstm_lab.cli import warm
 
+    monkeypatch.setenv(wire.DIR, str(tmp_path))
     monkeypatch.setattr("lstm_lab.training.preload.can_fork", lambda: False)
     with pytest.raises(SystemExit) as stop:
         warm.serve(1.0)
     assert stop.value.code == 2
     assert capsys.readouterr().out.startswith("a GPU is visible (or this is not Linux): ")
+    assert not list(tmp_path.iterdir()), "nothing was left behind"
 
 
 def test_the_combination_table_names_the_tests_that_run_its_cells():

@@ -52,7 +52,7 @@ def start(idle_minutes: float) -> int:
     if running:  # lstm-lab's code changed since it started: a current one replaces it
         ask({"stop": True})
     path = wire.socket_path()
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # its user's only
     script = Path(sys.executable).parent / PROG  # run as a console script, as the commands are
     args = [str(script if script.exists() else sys.argv[0]), "serve"]
     args.append(f"--idle-minutes={idle_minutes}")
@@ -102,10 +102,6 @@ def serve(idle_minutes: float) -> None:
     from lstm_lab.training.preload import can_fork
     from lstm_lab.warm.server import Server, preload, run_request, take_lock
 
-    lock = take_lock(wire.socket_path())
-    if lock is None:
-        print(ANOTHER, flush=True)
-        sys.exit(0)
     if not can_fork():
         print(
             "a GPU is visible (or this is not Linux): a process forked after CUDA is set up "
@@ -113,6 +109,11 @@ def serve(idle_minutes: float) -> None:
             flush=True,
         )
         sys.exit(2)
+    wire.socket_dir().mkdir(mode=0o700, parents=True, exist_ok=True)
+    lock = take_lock(wire.socket_path())
+    if lock is None:
+        print(ANOTHER, flush=True)
+        sys.exit(0)
     preload()
     server = Server(wire.socket_path(), idle_minutes * 60, env, lock)
     server.listen()
