@@ -203,16 +203,34 @@ def test_sockets_are_per_environment(monkeypatch, tmp_path):
     ]
 
 
+def documented_refusals() -> dict[str, str]:
+    """docs/errors.md's lstm-warm table: command -> the line it prints."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "errors.md").read_text()
+    rows = re.findall(r"^\| `(lstm-warm [^`]+)` \| [^|]+ \| `(.+)` \|$", text, flags=re.M)
+    return dict(rows)
+
+
 def test_with_a_gpu_there_is_no_server(monkeypatch, capsys, tmp_path):
     from lstm_lab.cli import warm
 
     monkeypatch.setenv(wire.DIR, str(tmp_path))
     monkeypatch.setattr("lstm_lab.training.preload.can_fork", lambda: False)
     with pytest.raises(SystemExit) as stop:
-        warm.serve(1.0)
+        warm.serve(1.0)  # what `start` runs; it prints the line after "lstm-warm: error: "
     assert stop.value.code == 2
-    assert capsys.readouterr().out.startswith("a GPU is visible (or this is not Linux): ")
+    line = capsys.readouterr().out.strip()
+    assert f"lstm-warm: error: {line}" == documented_refusals()["lstm-warm start"]
     assert not list(tmp_path.iterdir()), "nothing was left behind"
+
+
+def test_a_bad_idle_time_is_refused_as_documented(capsys):
+    from lstm_lab.cli import warm
+
+    command = "lstm-warm start --idle-minutes 0"
+    with pytest.raises(SystemExit) as stop:
+        warm.main(shlex.split(command)[1:])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.strip() == documented_refusals()[command]
 
 
 def test_the_combination_table_names_the_tests_that_run_its_cells():

@@ -151,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "start":
         if args.idle_minutes <= 0:
-            parser.error(f"--idle-minutes: got {args.idle_minutes:g}; must be > 0")
+            parser.exit(
+                2, f"{PROG}: error: --idle-minutes: got {args.idle_minutes:g}; must be > 0\n"
+            )
         return start(args.idle_minutes)
     return stop_or_status(args.command == "stop")
