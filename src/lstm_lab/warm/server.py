@@ -157,7 +157,7 @@ class Server:
             message = {}
         self.last_active = time.monotonic()
         if "run" in message:
-            return self.start_run(conn, message, reader.fds)
+            return self.start_run(reader, message, reader.fds)
         for fd in reader.fds:
             os.close(fd)
         with suppress(OSError):
@@ -186,25 +186,28 @@ class Server:
             return f"{', '.join(differ)} differ from the server's (it imported under its own)"
         return None
 
-    def start_run(self, conn: socket.socket, message: dict, fds: list[int]) -> dict | None:
+    def start_run(self, reader: wire.LineReader, message: dict, fds: list[int]) -> dict | None:
+        conn = reader.sock
         reason = self.refusal(message) if len(fds) == 3 else "no terminal descriptors came"
-        if reason:
-            for fd in fds:
-                os.close(fd)
-            with suppress(OSError):
-                wire.send(conn, {"cold": reason})
-            conn.close()
-            return None
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
+        pid = -1
+        try:
+            pid = pid if reason else os.fork()
+        except OSError as error:
+            reason = f"it could not fork: {error}"
         if pid == 0:
             self.leave_to_run(conn)
             return {**message, "env": {**self.imported_env, **message["env"]}, "fds": fds}
         for fd in fds:
             os.close(fd)
+        if reason:
+            with suppress(OSError):
+                wire.send(conn, {"cold": reason})
+            conn.close()
+            return None
         self.served += 1
-        self.runs[pid] = conn
+        self.runs[pid] = reader
         conn.settimeout(None)
         self.selector.register(os.pidfd_open(pid), selectors.EVENT_READ, ("ended", pid, conn))
         self.selector.register(conn, selectors.EVENT_READ, ("client", pid, conn))
@@ -213,18 +216,23 @@ class Server:
         return None
 
     def from_client(self, conn: socket.socket, pid: int) -> None:
-        """A signal to pass on to the run, or the client gone: then the run is stopped."""
-        try:
-            message = wire.LineReader(conn).read()
-        except (OSError, ValueError):
-            message = None
-        if message is None:
-            self.selector.unregister(conn)
-            with suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)  # stops after its batch, with a checkpoint
-        elif message.get("signal") in FORWARDED:
-            with suppress(ProcessLookupError):
-                os.kill(pid, message["signal"])
+        """Signals to pass on to the run, or the client gone: then the run is stopped."""
+        reader = self.runs[pid]
+        while True:
+            try:
+                message = reader.read()
+            except (OSError, ValueError):
+                message = None
+            if message is None:
+                self.selector.unregister(conn)
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)  # stops after its batch, with a checkpoint
+                return
+            if message.get("signal") in FORWARDED:
+                with suppress(ProcessLookupError):
+                    os.kill(pid, message["signal"])
+            if not reader.has_line():  # (a second Ctrl-C may have come with the first)
+                return
 
     def reap(self, pidfd: int, pid: int, conn: socket.socket) -> None:
         """A run ended: its status to the client (when still there), as a cold exit gives it."""

@@ -92,6 +92,9 @@ class LineReader:
     def __init__(self, sock: socket.socket) -> None:
         self.sock, self.buffer, self.fds = sock, b"", []
 
+    def has_line(self) -> bool:
+        return b"\n" in self.buffer
+
     def read(self) -> dict | None:
         """The next message, or None once the other side has closed."""
         while b"\n" not in self.buffer:
