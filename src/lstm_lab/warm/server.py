@@ -74,7 +74,7 @@ class Server:
         self.env, self.stamp = env, fingerprint()
         self.imported_env = {k: v for k, v in os.environ.items() if k not in env}
         self.started_at, self.last_active = time.time(), time.monotonic()
-        self.served, self.runs, self.stopping = 0, {}, False
+        self.served, self.runs, self.stopping, self.stop_asked = 0, {}, False, False
         self.selector = selectors.DefaultSelector()
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         # a stop signal writes here, so that a select waiting for the idle timeout returns
@@ -91,15 +91,15 @@ class Server:
             end.setblocking(False)
         self.selector.register(self.wakeup[0], selectors.EVENT_READ, "wakeup")
         signal.set_wakeup_fd(self.wakeup[1].fileno())
-        for signum in FORWARDED:
-            signal.signal(signum, lambda signum, frame: self.stop())
+        for signum in FORWARDED:  # noted only: the loop stops between two events
+            signal.signal(signum, lambda signum, frame: setattr(self, "stop_asked", True))
 
     def serve(self) -> dict | None:
         """Serve until stopped or idle, then None; in a forked run, that run's request."""
         try:
             while not (self.stopping and not self.runs):
                 idle_left = self.idle_s - (time.monotonic() - self.last_active)
-                if not self.runs and idle_left <= 0:
+                if self.stop_asked or (not self.runs and idle_left <= 0):
                     self.stop()
                     continue
                 for key, _ in self.selector.select(None if self.runs else idle_left):
@@ -113,7 +113,7 @@ class Server:
 
     def handle(self, key: selectors.SelectorKey) -> dict | None:
         if key.data == "listen":
-            return self.accept()
+            return None if self.stopping else self.accept()  # (stopped by an earlier event)
         if key.data == "wakeup":
             with suppress(BlockingIOError):
                 self.wakeup[0].recv(64)
