@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -183,6 +184,7 @@ def warm_server(workdir: Path):
         yield
     finally:
         subprocess.run([str(BIN / "lstm-warm"), "stop"], capture_output=True)
+        shutil.rmtree(env["LSTM_LAB_WARM_DIR"], ignore_errors=True)
         for key, value in saved.items():
             os.environ.pop(key) if value is None else os.environ.update({key: value})
 
