@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -166,6 +167,14 @@ def test_what_would_make_a_forked_run_differ_runs_cold_and_stale_code_stops_the_
     ]
     proc = cli("model.hidden_size=0", cwd=tmp_path, extra_env={**warm, wire.OFF: "0"})
     assert (proc.returncode, proc.stderr.strip()) == (2, error)
+    files = resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 2  # `ulimit -n`, lower
+    command = f"ulimit -Sn {files} && exec {BIN / 'lstm-train'} model.hidden_size=0"
+    proc = subprocess.run(
+        ["bash", "-c", command], cwd=tmp_path, env=_env(warm), capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("lstm-train: warm server not used: its resource limits (")
+    assert "RLIMIT_NOFILE" in proc.stderr.splitlines()[0]
     assert served(warm) == before
 
     source = Path(records.__file__)  # any module of lstm_lab

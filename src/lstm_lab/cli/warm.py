@@ -98,7 +98,7 @@ def stop_or_status(stop: bool) -> int:
 def serve(idle_minutes: float) -> None:
     """The server itself (what `start` launches): refuses with a GPU, else says ready on
     stdout and serves. Returns only in a forked run, which then runs its command."""
-    env = dict(os.environ)  # before the imports, which add to it
+    before = {"env": dict(os.environ), "limits": wire.limits()}  # the imports add to env
     from lstm_lab.training.preload import can_fork
     from lstm_lab.warm.server import Server, preload, run_request, take_lock
 
@@ -115,7 +115,7 @@ def serve(idle_minutes: float) -> None:
         print(ANOTHER, flush=True)
         sys.exit(0)
     preload()
-    server = Server(wire.socket_path(), idle_minutes * 60, env, lock)
+    server = Server(wire.socket_path(), idle_minutes * 60, before, lock)
     server.listen()
     print("ready", flush=True)
     devnull = os.open(os.devnull, os.O_WRONLY)

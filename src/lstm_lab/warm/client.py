@@ -34,6 +34,7 @@ def request(command: str) -> dict:
         "umask": umask,
         "nice": os.nice(0),
         "cpus": sorted(os.sched_getaffinity(0)),
+        "limits": wire.limits(),
     }
 
 

@@ -67,11 +67,13 @@ def fingerprint() -> list:
 
 
 class Server:
-    def __init__(self, path: Path, idle_s: float, env: dict[str, str], lock) -> None:
-        """`env`: the environment before the imports, which may add to it (a cold start's
-        imports do the same: `imported_env` is added to each run's); `lock`: take_lock's."""
+    def __init__(self, path: Path, idle_s: float, before: dict, lock) -> None:
+        """`before`: the environment and resource limits before the imports, which may add to
+        the environment (a cold start's imports do the same: `imported_env` is added to each
+        run's); `lock`: take_lock's."""
         self.pid, self.path, self.idle_s, self.lock = os.getpid(), path, idle_s, lock
-        self.env, self.stamp = env, fingerprint()
+        self.env, self.limits, self.stamp = before["env"], before["limits"], fingerprint()
+        env = self.env
         self.imported_env = {k: v for k, v in os.environ.items() if k not in env}
         self.started_at, self.last_active = time.time(), time.monotonic()
         self.served, self.runs, self.stopping, self.stop_asked = 0, {}, False, False
@@ -184,6 +186,10 @@ class Server:
         differ = wire.env_differences(ours, {**self.imported_env, **message.get("env", {})})
         if differ:
             return f"{', '.join(differ)} differ from the server's (it imported under its own)"
+        limits = message.get("limits", {})
+        differ = sorted(k for k in {*limits, *self.limits} if limits.get(k) != self.limits.get(k))
+        if differ:
+            return f"its resource limits ({', '.join(differ)}) differ from the server's"
         return None
 
     def start_run(self, reader: wire.LineReader, message: dict, fds: list[int]) -> dict | None:

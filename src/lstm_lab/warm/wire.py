@@ -58,6 +58,14 @@ def process_start_s() -> float | None:
         return None
 
 
+def limits() -> dict[str, list[int]]:
+    """This process's resource limits (ulimit): a run forked from the server has the server's."""
+    import resource
+
+    names = sorted(n for n in dir(resource) if n.startswith("RLIMIT_"))
+    return {n: list(resource.getrlimit(getattr(resource, n))) for n in names}
+
+
 def env_differences(mine: dict[str, str], theirs: dict[str, str]) -> list[str]:
     """The import-time variables (IMPORT_TIME_ENV) set differently in the two environments."""
     keys = {k for k in (*mine, *theirs) if k.startswith(IMPORT_TIME_ENV)}
