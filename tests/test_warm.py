@@ -153,6 +153,42 @@ def test_a_signal_to_the_client_stops_the_warm_run_as_it_stops_a_cold_one(
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
 
 
+def state(pid: int) -> str:
+    """A process's state letter (T: stopped), from /proc."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def wait_for(condition, what: str) -> None:
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_ctrl_z_stops_the_warm_run_and_fg_continues_it(warm, tmp_path, monkeypatch):
+    from lstm_lab.cli.warm import ask
+
+    monkeypatch.setenv(wire.DIR, warm[wire.DIR])
+    client = subprocess.Popen(
+        [str(BIN / "lstm-train"), *QUICK, "trainer.max_epochs=200"],
+        cwd=tmp_path,
+        env=_env(warm),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(lambda: list(tmp_path.glob("outputs/runs/*/checkpoints/last.ckpt")), "no epoch")
+    (run,) = ask({"status": True})["runs"]
+    client.send_signal(signal.SIGTSTP)
+    wait_for(lambda: state(client.pid) == "T" and state(run) == "T", "Ctrl-Z stopped nothing")
+    client.send_signal(signal.SIGCONT)
+    wait_for(lambda: state(client.pid) != "T" and state(run) != "T", "fg continued nothing")
+    client.send_signal(signal.SIGTERM)
+    _, err = client.communicate(timeout=120)
+    assert client.returncode == 143, err[-3000:]
+
+
 def test_what_would_make_a_forked_run_differ_runs_cold_and_stale_code_stops_the_server(
     warm, tmp_path
 ):

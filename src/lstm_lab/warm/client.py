@@ -18,7 +18,9 @@ from contextlib import suppress
 
 from lstm_lab.warm import wire
 
-FORWARDED = (signal.SIGINT, signal.SIGTERM)
+# Passed on to the run; Ctrl-Z (SIGTSTP) stops the run (SIGSTOP) and this process, `fg`
+# (SIGCONT) continues both.
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGCONT)
 
 
 def request(command: str) -> dict:
@@ -64,14 +66,21 @@ def hand_over(command: str) -> None:
 
 
 def follow(sock: socket.socket, reader: wire.LineReader, prog: str) -> None:
-    """Forward Ctrl-C and SIGTERM to the run until it ends; then end as it ended."""
+    """Forward Ctrl-C, SIGTERM and Ctrl-Z to the run until it ends; then end as it ended."""
 
     def forward(signum: int, frame) -> None:
         with suppress(OSError):
             wire.send(sock, {"signal": signum})
 
+    def suspend(signum: int, frame) -> None:
+        forward(signum, frame)  # the run stops...
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTSTP)  # ...and so does this process, until SIGCONT
+        signal.signal(signal.SIGTSTP, suspend)
+
     for signum in FORWARDED:
         signal.signal(signum, forward)
+    signal.signal(signal.SIGTSTP, suspend)
     try:
         ended = reader.read()
     except (OSError, ValueError):

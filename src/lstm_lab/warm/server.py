@@ -31,7 +31,11 @@ import lstm_lab
 from lstm_lab.training.preload import MODULES
 from lstm_lab.warm import wire
 
-FORWARDED = (signal.SIGINT, signal.SIGTERM)
+FORWARDED = (signal.SIGINT, signal.SIGTERM)  # to the server: stop; from a client: to its run
+# A client's Ctrl-Z: its run is stopped with SIGSTOP (SIGTSTP would be ignored, as the run's
+# process group has no terminal), and continued with SIGCONT.
+PASSED_ON = {signal.SIGINT: signal.SIGINT, signal.SIGTERM: signal.SIGTERM}
+PASSED_ON |= {signal.SIGTSTP: signal.SIGSTOP, signal.SIGCONT: signal.SIGCONT}
 
 
 def preload() -> None:
@@ -144,6 +148,7 @@ class Server:
             "since": self.started_at,
             "served": self.served,
             "running": len(self.runs),
+            "runs": sorted(self.runs),
             "idle_s": self.idle_s,
             "socket": str(self.path),
             "current": fingerprint() == self.stamp,
@@ -234,9 +239,9 @@ class Server:
                 with suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)  # stops after its batch, with a checkpoint
                 return
-            if message.get("signal") in FORWARDED:
+            if message.get("signal") in PASSED_ON:
                 with suppress(ProcessLookupError):
-                    os.kill(pid, message["signal"])
+                    os.kill(pid, PASSED_ON[message["signal"]])
             if not reader.has_line():  # (a second Ctrl-C may have come with the first)
                 return
 
