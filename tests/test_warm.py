@@ -132,7 +132,8 @@ def stop_with(signum: int, env: dict, cwd: Path) -> tuple[int, str, Path]:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "signum,status,how",
-    [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM"), (signal.SIGKILL, -9, "")],
+    # (SIGTERM: after Ctrl-Z and fg, below)
+    [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGKILL, -9, "")],
 )
 def test_a_signal_to_the_client_stops_the_warm_run_as_it_stops_a_cold_one(
     warm, tmp_path, signum, status, how
@@ -166,7 +167,9 @@ def wait_for(condition, what: str) -> None:
 
 
 @pytest.mark.slow
-def test_ctrl_z_stops_the_warm_run_and_fg_continues_it(warm, tmp_path, monkeypatch):
+def test_ctrl_z_stops_the_warm_run_fg_continues_it_and_sigterm_stops_it(
+    warm, tmp_path, monkeypatch
+):
     from lstm_lab.cli.warm import ask
 
     monkeypatch.setenv(wire.DIR, warm[wire.DIR])
@@ -187,6 +190,10 @@ def test_ctrl_z_stops_the_warm_run_and_fg_continues_it(warm, tmp_path, monkeypat
     client.send_signal(signal.SIGTERM)
     _, err = client.communicate(timeout=120)
     assert client.returncode == 143, err[-3000:]
+    assert err.strip().splitlines()[-1].startswith("lstm-train: error: interrupted by SIGTERM at ")
+    (run_dir,) = run_dirs(tmp_path)
+    metrics = read_metrics(run_dir)
+    assert metrics["status"] == "interrupted" and "SIGTERM" in metrics["reason"]
 
 
 def test_what_would_make_a_forked_run_differ_runs_cold_and_stale_code_stops_the_server(
