@@ -46,6 +46,13 @@ register()  # the groups whose defaults src/lstm_lab/config/schema.py states, fo
 
 
 @pytest.fixture(scope="session", autouse=True)
+def cold_commands():
+    """Every command runs cold, whatever warm server a developer has running (lstm-warm):
+    tests/test_warm.py starts its own and asks for it."""
+    os.environ["LSTM_LAB_WARM"] = "0"
+
+
+@pytest.fixture(scope="session", autouse=True)
 def one_torch_thread():
     """Tiny LSTMs run fastest on one thread, and the test workers share the cores."""
     import torch

@@ -19,7 +19,9 @@ SHORT = ["data.series.n_points=300", "data.series.t_end=30", "threads=1"]
 EPOCHS = 2  # for debug=overfit (20): the sizes are the test's, as in the table above
 
 
-COLUMNS, ROWS = tables.parse_table(TABLE.read_text().split("\n## Debug presets\n", 1)[1], "preset")
+PRESETS = TABLE.read_text().split("\n## Debug presets\n", 1)[1]
+# (the warm server's table follows: tests/test_warm.py)
+COLUMNS, ROWS = tables.parse_table(PRESETS.split("\n## Under the warm server\n")[0], "preset")
 SWEPT = ("straight", "stateful")  # the columns run as one sweep's jobs
 
 

@@ -14,7 +14,7 @@ PACKAGE = ROOT / "src" / "lstm_lab"
 CORE = ("data", "models", "evaluation")
 ABOVE_THE_CORE = (
     *("config", "cli", "api", "training", "records", "train", "evaluate", "predict"),
-    *("commands", "pipeline", "hydra_job", "user_errors"),
+    *("commands", "pipeline", "hydra_job", "user_errors", "warm"),
 )
 
 

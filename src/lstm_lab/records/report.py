@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lstm_lab.evaluation.horizon import is_step_metric, report_steps
+from lstm_lab.warm.wire import process_start_s
 
 PACKAGES = ("lstm-lab", "torch", "lightning", "torchmetrics", "numpy", "hydra-core", "omegaconf")
 
@@ -47,14 +48,25 @@ def git_commit(repo: Path | None = None) -> str | None:
     return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
+# When the command started, in seconds since boot, where that is not this process's own start:
+# a run forked by the warm server counts from its client's start (lstm_lab/warm/server.py).
+_COMMAND_START: list[float] = []
+
+
+def count_age_from(started_s: float) -> None:
+    """Make process_age_s count from `started_s` (seconds since boot): the client's start."""
+    _COMMAND_START[:] = [started_s]
+
+
 def process_age_s() -> float | None:
-    """Seconds since this process started (Linux /proc; None elsewhere), for startup timings."""
+    """Seconds since the command started (Linux /proc; None elsewhere), for startup timings:
+    this process's start, or its warm-server client's (count_age_from)."""
     try:
-        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
         uptime = float(Path("/proc/uptime").read_text().split()[0])
-        return round(uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"), 2)
+        started = _COMMAND_START[0] if _COMMAND_START else process_start_s()
     except (OSError, ValueError, IndexError):
         return None
+    return None if started is None else round(uptime - started, 2)
 
 
 def run_info(plain: dict) -> dict[str, Any]:
