@@ -8,7 +8,7 @@ import torch.utils.deterministic as deterministic
 
 from lstm_lab.config import validate
 from lstm_lab.pipeline import build_series
-from lstm_lab.training.determinism import SkipUninitializedFill
+from lstm_lab.training import distributed
 from lstm_lab.training.run import build_datamodule, build_module, build_trainer
 
 TINY = ["data.series.n_points=300", "data.series.t_end=30", "~callbacks.progress_bar"]
@@ -42,7 +42,7 @@ def test_skipping_the_fill_trains_the_same_weights(compose_train, tmp_path, monk
     assert seen == [(True, False), (True, False)]  # deterministic, without the fill
     assert deterministic.fill_uninitialized_memory, "the fill is not back after fit"
 
-    monkeypatch.setattr(SkipUninitializedFill, "setup", lambda *args, **kwargs: None)
+    monkeypatch.setattr(distributed, "skip_uninitialized_fill", lambda: None)  # the fill kept
     filled, seen = fit(compose_train, tmp_path / "filled")
     assert seen == [(True, True), (True, True)]
     assert skipped.keys() == filled.keys()

@@ -12,12 +12,15 @@ import lightning as L
 import torch
 
 from lstm_lab.records.report import process_age_s
+from lstm_lab.training.determinism import restore_uninitialized_fill, skip_uninitialized_fill
 
 PROGRESS = ("run/epochs", "run/global_step", "run/time_to_first_step_s")
 
 
 class RunProgress(L.Callback):
-    """Per process: torch threads (a spawned child starts with torch's default) and the time
+    """Per process: torch threads (a spawned child starts with torch's default), deterministic
+    algorithms without torch's fill of new tensors while a stage runs (training/determinism.py;
+    one callback for both: every callback costs every optimizer step a hook call) and the time
     from process start to the first training step (for the benchmark); at the end of fit:
     epochs, steps and that time, into the metrics that reach the main process.
 
@@ -29,11 +32,17 @@ class RunProgress(L.Callback):
         self.threads = threads
         self.time_to_first_step_s: float | None = None
         self.ran_here: set[str] = set()
+        self.fill_before: bool | None = None
 
     def setup(self, trainer: L.Trainer, pl_module, stage: str) -> None:
         self.ran_here.add(stage)
         if isinstance(self.threads, int):  # an explicit or chosen count, not "auto"
             torch.set_num_threads(self.threads)
+        self.fill_before = skip_uninitialized_fill()
+
+    def teardown(self, trainer: L.Trainer, pl_module, stage: str) -> None:
+        restore_uninitialized_fill(self.fill_before)
+        self.fill_before = None
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch, batch_idx: int) -> None:
         if self.time_to_first_step_s is None:

@@ -25,7 +25,6 @@ from lstm_lab.models.stateful import StatefulRegressionModule
 from lstm_lab.records.hparams_tab import log_hparams
 from lstm_lab.records.report import hparams_of, print_summary, process_age_s, run_info, write_json
 from lstm_lab.records.rundirs import checkpoint_dir, resume_command
-from lstm_lab.training.determinism import SkipUninitializedFill
 from lstm_lab.training.distributed import RunProgress, load_tested_weights, progress, run_progress
 from lstm_lab.training.failures import failure_reason
 from lstm_lab.training.memory import is_out_of_memory
@@ -152,8 +151,8 @@ def _try_factories(optimizer, scheduler) -> None:
 
 def build_trainer(cfg: DictConfig, plain: dict, **overrides: Any) -> L.Trainer:
     """The Trainer of a run: the configured callbacks and loggers, plus the safeguards every
-    run carries (NaN stop, exact-resume state, checkpoint on interrupt) and deterministic
-    algorithms without torch's fill of new tensors (training/determinism.py)."""
+    run carries (NaN stop, exact-resume state, checkpoint on interrupt, the process's torch
+    settings: threads, deterministic algorithms without the fill of new tensors)."""
     return instantiate(
         cfg.trainer,
         callbacks=[
@@ -163,7 +162,6 @@ def build_trainer(cfg: DictConfig, plain: dict, **overrides: Any) -> L.Trainer:
             RecordRunConfig(plain),
             CheckpointOnInterrupt(checkpoint_dir(plain) / "last.ckpt"),
             RunProgress(plain.get("threads")),
-            SkipUninitializedFill(),
         ],
         logger=instantiate_all(cfg.get("logger")),
         **overrides,
