@@ -22,7 +22,8 @@ class RunProgress(L.Callback):
     algorithms without torch's fill of new tensors while a stage runs (training/determinism.py;
     one callback for both: every callback costs every optimizer step a hook call) and the time
     from process start to the first training step (for the benchmark); at the end of fit:
-    epochs, steps and that time, into the metrics that reach the main process.
+    epochs, steps, that time and the best val/loss, into the metrics that reach the main
+    process.
 
     `ran_here` holds the stages (fit, test) that ran in this process: a child process works
     on its own copy of the callback, so the main process's copy stays empty when they spawn.
@@ -57,6 +58,9 @@ class RunProgress(L.Callback):
                 "run/time_to_first_step_s": torch.tensor(
                     float("nan") if first_step is None else first_step, dtype=torch.float64
                 ),
+                # the lowest val/loss (synced, so equal on every rank), as self.log would give
+                # it: in the default dtype
+                "val/loss_best": torch.tensor(pl_module.best_val_loss),
             }
         )
 
