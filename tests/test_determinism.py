@@ -37,7 +37,7 @@ def fit(compose_train, run_dir) -> tuple[dict, list[tuple[bool, bool]]]:
 
 
 def test_skipping_the_fill_trains_the_same_weights(compose_train, tmp_path, monkeypatch):
-    assert deterministic.fill_uninitialized_memory  # torch's default
+    monkeypatch.setattr(deterministic, "fill_uninitialized_memory", True)  # torch's default
     skipped, seen = fit(compose_train, tmp_path / "skipped")
     assert seen == [(True, False), (True, False)]  # deterministic, without the fill
     assert deterministic.fill_uninitialized_memory, "the fill is not back after fit"
@@ -48,3 +48,18 @@ def test_skipping_the_fill_trains_the_same_weights(compose_train, tmp_path, monk
     assert skipped.keys() == filled.keys()
     for key, value in filled.items():
         assert torch.equal(skipped[key], value), key
+
+
+def test_the_fill_comes_back_when_a_stage_fails(monkeypatch):
+    monkeypatch.setattr(deterministic, "fill_uninitialized_memory", True)
+    before = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        progress = distributed.RunProgress()
+        progress.setup(None, None, "fit")
+        assert not deterministic.fill_uninitialized_memory
+        progress.on_exception(None, None, RuntimeError("a failed fit"))
+        assert deterministic.fill_uninitialized_memory
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=warn_only)

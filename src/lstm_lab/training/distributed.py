@@ -45,6 +45,9 @@ class RunProgress(L.Callback):
         restore_uninitialized_fill(self.fill_before)
         self.fill_before = None
 
+    def on_exception(self, trainer: L.Trainer, pl_module, exception: BaseException) -> None:
+        self.teardown(trainer, pl_module, "")  # Lightning skips teardown after an exception
+
     def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch, batch_idx: int) -> None:
         if self.time_to_first_step_s is None:
             self.time_to_first_step_s = process_age_s()
