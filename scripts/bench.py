@@ -71,7 +71,10 @@ def newest_metrics(root: Path) -> dict:
 
 # --------------------------------------------------------------------------- training loop
 def throughput(hidden: int, steps: int, repeats: int, device: str, workdir: Path) -> dict:
-    """Windows per second of lstm-lab's Trainer and of a hand-written loop, same steps."""
+    """Windows per second of lstm-lab's Trainer and of a hand-written loop, same steps, on the
+    torch threads a run of this config takes (`threads: auto`: one for both sizes here); the
+    hand loop in torch's plain mode (the Trainer turns deterministic algorithms on for the
+    whole process; a hand-written loop would not)."""
     import torch
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
@@ -82,6 +85,7 @@ def throughput(hidden: int, steps: int, repeats: int, device: str, workdir: Path
     from lstm_lab.models.lstm import LSTMRegressor
     from lstm_lab.pipeline import build_series
     from lstm_lab.training.run import build_datamodule, build_module, build_trainer
+    from lstm_lab.training.threads import set_threads, shape_of
 
     overrides = [
         f"model.hidden_size={hidden}",
@@ -96,6 +100,7 @@ def throughput(hidden: int, steps: int, repeats: int, device: str, workdir: Path
     plain = validate(cfg)
     series = build_series(plain)
     batch = plain["data"]["batch_size"]
+    threads = set_threads(plain["threads"], shape_of(plain, *series.shape))
 
     def project() -> float:
         torch.manual_seed(0)
@@ -108,6 +113,7 @@ def throughput(hidden: int, steps: int, repeats: int, device: str, workdir: Path
         return time.perf_counter() - start
 
     def handwritten() -> float:
+        torch.use_deterministic_algorithms(False)
         torch.manual_seed(0)
         dm = instantiate(cfg.data, series=series, seed=0)
         x, y = dm.tensors["train"]
@@ -138,6 +144,7 @@ def throughput(hidden: int, steps: int, repeats: int, device: str, workdir: Path
     return {
         "hidden_size": hidden,
         "batch_size": batch,
+        "threads": threads.why,
         "steps": steps,
         "repeats": repeats,
         "seconds": times,
@@ -395,8 +402,6 @@ def main() -> None:
 
     import torch
 
-    if args.device == "cpu":
-        torch.set_num_threads(os.cpu_count() or 1)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}"
     if args.device == "cuda":
         machine += f", {torch.cuda.get_device_name()}"

@@ -86,7 +86,11 @@ def test_table_marks_each_target_met_or_not(bench, capsys, monkeypatch):
 
 
 def test_throughput_times_the_same_steps_for_both_contenders(bench, tmp_path):
+    import torch
+
+    torch.set_num_threads(2)  # both contenders run on the threads a run would take: one here
     got = bench.throughput(hidden=4, steps=3, repeats=2, device="cpu", workdir=tmp_path)
+    assert torch.get_num_threads() == 1 and got["threads"].startswith("auto: 1 ")
     assert (got["hidden_size"], got["steps"], got["repeats"]) == (4, 3, 2)
     assert {k: len(v) for k, v in got["seconds"].items()} == {"project": 2, "handwritten": 2}
     rate = got["windows_per_s"]

@@ -12,14 +12,18 @@ import lightning as L
 import torch
 
 from lstm_lab.records.report import process_age_s
+from lstm_lab.training.determinism import restore_uninitialized_fill, skip_uninitialized_fill
 
 PROGRESS = ("run/epochs", "run/global_step", "run/time_to_first_step_s")
 
 
 class RunProgress(L.Callback):
-    """Per process: torch threads (a spawned child starts with torch's default) and the time
+    """Per process: torch threads (a spawned child starts with torch's default), deterministic
+    algorithms without torch's fill of new tensors while a stage runs (training/determinism.py;
+    one callback for both: every callback costs every optimizer step a hook call) and the time
     from process start to the first training step (for the benchmark); at the end of fit:
-    epochs, steps and that time, into the metrics that reach the main process.
+    epochs, steps, that time and the best val/loss, into the metrics that reach the main
+    process.
 
     `ran_here` holds the stages (fit, test) that ran in this process: a child process works
     on its own copy of the callback, so the main process's copy stays empty when they spawn.
@@ -29,11 +33,20 @@ class RunProgress(L.Callback):
         self.threads = threads
         self.time_to_first_step_s: float | None = None
         self.ran_here: set[str] = set()
+        self.fill_before: bool | None = None
 
     def setup(self, trainer: L.Trainer, pl_module, stage: str) -> None:
         self.ran_here.add(stage)
         if isinstance(self.threads, int):  # an explicit or chosen count, not "auto"
             torch.set_num_threads(self.threads)
+        self.fill_before = skip_uninitialized_fill()
+
+    def teardown(self, trainer: L.Trainer, pl_module, stage: str) -> None:
+        restore_uninitialized_fill(self.fill_before)
+        self.fill_before = None
+
+    def on_exception(self, trainer: L.Trainer, pl_module, exception: BaseException) -> None:
+        self.teardown(trainer, pl_module, "")  # Lightning skips teardown after an exception
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module, batch, batch_idx: int) -> None:
         if self.time_to_first_step_s is None:
@@ -48,6 +61,9 @@ class RunProgress(L.Callback):
                 "run/time_to_first_step_s": torch.tensor(
                     float("nan") if first_step is None else first_step, dtype=torch.float64
                 ),
+                # the lowest val/loss (synced, so equal on every rank), as self.log would give
+                # it: in the default dtype
+                "val/loss_best": torch.tensor(pl_module.best_val_loss),
             }
         )
 

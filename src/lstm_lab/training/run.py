@@ -151,7 +151,8 @@ def _try_factories(optimizer, scheduler) -> None:
 
 def build_trainer(cfg: DictConfig, plain: dict, **overrides: Any) -> L.Trainer:
     """The Trainer of a run: the configured callbacks and loggers, plus the safeguards every
-    run carries (NaN stop, exact-resume state, checkpoint on interrupt)."""
+    run carries (NaN stop, exact-resume state, checkpoint on interrupt, the process's torch
+    settings: threads, deterministic algorithms without the fill of new tensors)."""
     return instantiate(
         cfg.trainer,
         callbacks=[
