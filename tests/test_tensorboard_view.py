@@ -15,6 +15,8 @@ import pytest
 from helpers import BIN, read_metrics
 
 TIMEOUT_S = 90
+# One worker starts the TensorBoard (a module fixture) for all three tests.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tensorboard_view")]
 RUNS = sorted(f"hidden_size={h},num_layers={n}" for h in (4, 8) for n in (1, 2))
 
 
