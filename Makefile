@@ -44,13 +44,11 @@ sweep: $(STAMP)
 compare: $(STAMP)
 	$(BIN)/lstm-compare $(or $(DIR),$(lastword $(sort $(wildcard outputs/sweeps/*))))
 
-# The suite on one worker per core (pytest-xdist; TEST_WORKERS=0 runs it in one process). Each
-# worker takes the next test as it frees up, in the order tests/conftest.py gives (the longest
-# first); the tests of an xdist_group mark run on one worker (--dist loadgroup).
+# The suite on one worker per core (pytest-xdist; TEST_WORKERS=0 runs it in one process).
 TEST_WORKERS ?= auto
 
 test: $(DEV_STAMP)
-	$(DEV_BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(DEV_BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py $(ARGS)

@@ -45,42 +45,6 @@ from lstm_lab.config.schema import register
 register()  # the groups whose defaults src/lstm_lab/config/schema.py states, for compose()
 
 
-def pytest_collection_modifyitems(config, items):
-    """The longest tests first, so that on several workers (`make test`: pytest-xdist hands the
-    tests out in this order as workers free up) they start together and the short ones fill in
-    after them, instead of one worker finishing a long test alone at the end: first the `slow`
-    end-to-end runs, then the tests that read a shared run (made by the first to ask), then the
-    rest, in collection order. The first two take one test of each file in turn, so that tests
-    waiting on the same shared run of their file do not start together; the tests of an
-    xdist_group (one worker, module fixtures made once) stay together."""
-    kinds = {item.nodeid: _kind(item) for item in items}
-    groups: dict[str, int] = {}
-    for item in items:
-        if group := _group(item):
-            groups[group] = min(groups.get(group, 2), kinds[item.nodeid])
-    turns: dict[tuple[int, str], int] = {}
-    keys = {}
-    for item in items:
-        if group := _group(item):
-            keys[item.nodeid] = (groups[group], 0)
-            continue
-        kind = kinds[item.nodeid]
-        turn = turns[kind, item.path.name] = turns.get((kind, item.path.name), -1) + 1
-        keys[item.nodeid] = (kind, turn if kind < 2 else 0)
-    items.sort(key=lambda item: keys[item.nodeid])
-
-
-def _kind(item) -> int:
-    if item.get_closest_marker("slow"):
-        return 0
-    return 1 if "made_once" in item.fixturenames else 2
-
-
-def _group(item) -> str | None:
-    mark = item.get_closest_marker("xdist_group")
-    return mark and (mark.args[0] if mark.args else mark.kwargs.get("name"))
-
-
 @pytest.fixture(scope="session", autouse=True)
 def one_torch_thread():
     """Tiny LSTMs run fastest on one thread, and the test workers share the cores."""

@@ -30,8 +30,7 @@ SOURCES = ("pyproject.toml", "README.md", "LICENSE", "src", "configs", "data")
 SECTION = "Use it in your own project"
 ONE_EPOCH = [*QUICK, "trainer.max_epochs=1"]
 
-# One worker builds the wheel and its environment (module fixtures) for both tests.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("packaging")]
+pytestmark = pytest.mark.slow
 
 
 def run(*args: str | Path, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:

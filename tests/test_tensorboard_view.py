@@ -15,8 +15,7 @@ import pytest
 from helpers import BIN, read_metrics
 
 TIMEOUT_S = 90
-# One worker starts the TensorBoard (a module fixture) for all three tests.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tensorboard_view")]
+pytestmark = pytest.mark.slow  # a TensorBoard server, started once for the three tests
 RUNS = sorted(f"hidden_size={h},num_layers={n}" for h in (4, 8) for n in (1, 2))
 
 
