@@ -113,7 +113,7 @@ def is_debug_preset(command: str) -> bool:
 
 
 def slow_if_it_starts_processes(command: str):
-    """A command that runs in a subprocess (starts_processes) is a slow test (see conftest)."""
+    """A command that runs in a subprocess (starts_processes) is marked slow: a whole run."""
     slow = starts_processes(shlex.split(command))
     return pytest.param(command, marks=[pytest.mark.slow] if slow else [])
 

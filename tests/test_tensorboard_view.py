@@ -46,7 +46,7 @@ def served(quick_sweep):
 
     try:
         deadline = time.monotonic() + TIMEOUT_S
-        while True:  # until both runs are loaded, with their HParams sessions
+        while True:  # until every run is loaded, with its HParams session
             try:
                 if len(get("/data/runs")) == len(RUNS) and len(_groups(get)) == len(RUNS):
                     break
