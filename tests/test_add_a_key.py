@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # The two files README's example edits, each with the line its snippet goes after.
@@ -72,6 +74,7 @@ def train_in(root: Path, refused: list[str], trained: list[str]) -> subprocess.C
     )
 
 
+@pytest.mark.slow
 def test_readmes_two_edits_add_a_checked_data_key_end_to_end(tmp_path):
     root = copy_with_the_key(tmp_path)
     points, window, stride, batch = 300, 10, 3, 16

@@ -112,10 +112,16 @@ def is_debug_preset(command: str) -> bool:
     return any(arg.startswith("debug=") for arg in shlex.split(command)[1:2])
 
 
+def slow_if_it_starts_processes(command: str):
+    """A command that runs in a subprocess (starts_processes) is marked slow: a whole run."""
+    slow = starts_processes(shlex.split(command))
+    return pytest.param(command, marks=[pytest.mark.slow] if slow else [])
+
+
 @pytest.mark.parametrize(
     "command",
     [
-        c
+        slow_if_it_starts_processes(c)
         for c in commands("lstm-train")
         if not is_sweep(c) and not needs_engine(c) and not is_debug_preset(c)
     ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import yaml
 
 from helpers import BIN, QUICK, read_metrics, run_dirs
@@ -36,6 +37,7 @@ def test_runs_and_sweeps_both_claim_their_directory():
     assert hydra["sweep"]["dir"].startswith("${lstm_lab.claim_dir:")
 
 
+@pytest.mark.slow
 def test_two_runs_started_together_with_the_same_name_keep_apart(tmp_path):
     # Both runs are given the same timestamp-free name, so they collide whatever the clock says.
     same = "hydra.run.dir='${lstm_lab.run_dir:outputs/runs/same,${resume}}'"

@@ -1,5 +1,6 @@
 """A sweep the way a user sees it: TensorBoard started on the sweep directory, asked through the
-HTTP endpoints its own pages call (runs, scalar tags, the HParams experiment, session groups)."""
+HTTP endpoints its own pages call (runs, scalar tags, the HParams experiment, session groups).
+The sweep is the shared grid (conftest's `quick_sweep`: hidden 4,8 x layers 1,2), only read."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import urllib.request
 
 import pytest
 
-from helpers import BIN, QUICK, cli, read_metrics
+from helpers import BIN, read_metrics
 
 TIMEOUT_S = 90
+pytestmark = pytest.mark.slow  # a TensorBoard server, started once for the three tests
+RUNS = sorted(f"hidden_size={h},num_layers={n}" for h in (4, 8) for n in (1, 2))
 
 
 def free_port() -> int:
@@ -23,12 +26,9 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """A two-run sweep, and a TensorBoard serving it: (sweep dir, get(path, body=None))."""
-    root = tmp_path_factory.mktemp("tb")
-    proc = cli("-m", "model.hidden_size=4,8", *QUICK, "trainer.max_epochs=1", cwd=root)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    (sweep_dir,) = (root / "outputs" / "sweeps").iterdir()
+def served(quick_sweep):
+    """The shared sweep, and a TensorBoard serving it: (sweep dir, get(path, body=None))."""
+    sweep_dir = quick_sweep.sweep_dir
     port = free_port()
     server = subprocess.Popen(
         [str(BIN / "tensorboard"), "--logdir", str(sweep_dir), "--host", "127.0.0.1"]
@@ -46,9 +46,9 @@ def served(tmp_path_factory):
 
     try:
         deadline = time.monotonic() + TIMEOUT_S
-        while True:  # until both runs are loaded, with their HParams sessions
+        while True:  # until every run is loaded, with its HParams session
             try:
-                if len(get("/data/runs")) == 2 and len(_groups(get)) == 2:
+                if len(get("/data/runs")) == len(RUNS) and len(_groups(get)) == len(RUNS):
                     break
             except OSError:
                 pass
@@ -74,9 +74,9 @@ def _groups(get) -> list[dict]:
 
 def test_runs_are_named_by_what_differs(served):
     _, get = served
-    assert sorted(get("/data/runs")) == ["hidden_size=4", "hidden_size=8"]
+    assert sorted(get("/data/runs")) == RUNS
     tags = get("/data/plugin/scalars/tags")
-    for run in ("hidden_size=4", "hidden_size=8"):
+    for run in RUNS:
         assert {"train/loss", "val/loss", "test/mse", "hp/best_val_loss"} <= set(tags[run])
         assert "hp/test_mse" not in tags[run]  # test/mse once, not twice
 
@@ -102,9 +102,11 @@ def test_hparams_table_declares_the_columns_that_matter(served):
 def test_every_run_has_its_values_in_the_table(served):
     sweep_dir, get = served
     groups = {g["name"]: g for g in _groups(get)}
-    assert set(groups) == {"hidden_size=4", "hidden_size=8"}
+    assert sorted(groups) == RUNS
     for name, group in groups.items():
-        assert group["hparams"]["model.hidden_size"] == int(name.split("=")[1])
+        swept = dict(pair.split("=") for pair in name.split(","))
+        assert group["hparams"]["model.hidden_size"] == int(swept["hidden_size"])
+        assert group["hparams"]["model.num_layers"] == int(swept["num_layers"])
         assert group["hparams"]["mode"] == "window"
         metrics = read_metrics(sweep_dir / name)
         values = {m["name"]["tag"]: m["value"] for m in group["metricValues"]}

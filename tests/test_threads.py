@@ -96,6 +96,7 @@ def test_bad_thread_settings_are_refused_in_one_line(compose_train, value):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.slow
 def test_a_run_records_and_prints_its_thread_choice_and_phases(tmp_path):
     auto = [o for o in QUICK if not o.startswith("threads=")]
     proc = cli(*auto, "trainer.max_epochs=1", "model.hidden_size=8", cwd=tmp_path)

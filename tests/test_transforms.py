@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import cli, read_metrics, train
+from helpers import read_metrics, run, train
 from lstm_lab.config import ConfigError, validate
 from lstm_lab.data.series import sine_series
 from lstm_lab.data.transforms import TRANSFORMS, transform_scale, transformed_target
@@ -147,7 +147,7 @@ def test_diff_with_features_and_horizon_stays_in_original_units_in_eval_and_pred
     assert metrics["test"]["mse"] < 10 * persistence  # original units: no scaled-units mix-up
     assert {"mse_step1", "mse_step3"} <= metrics["test"].keys()
 
-    proc = cli(f"run_dir={run_dir}", cwd=tmp_path, prog="lstm-eval")
+    proc = run(f"run_dir={run_dir}", cwd=tmp_path, prog="lstm-eval")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert f"mse {metrics['forecast']['one_step']['mse']:.4g}" in proc.stdout
     assert metrics["test"]["mse"] == pytest.approx(metrics["forecast"]["one_step"]["mse"], rel=1e-4)
@@ -156,7 +156,7 @@ def test_diff_with_features_and_horizon_stays_in_original_units_in_eval_and_pred
         tmp_path, "data=csv", *data, "data.transform=diff", "trainer.max_epochs=1",
         "threads=1", "model.hidden_size=8",
     )  # fmt: skip
-    proc = cli(f"run_dir={univariate}", "steps=5", cwd=tmp_path, prog="lstm-predict")
+    proc = run(f"run_dir={univariate}", "steps=5", cwd=tmp_path, prog="lstm-predict")
     assert proc.returncode == 0, proc.stderr[-2000:]
     forecast = np.loadtxt(univariate / "forecast.csv", delimiter=",", skiprows=1)[:, 1]
     last = 100 + 0.5 * 399
