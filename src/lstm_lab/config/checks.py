@@ -69,18 +69,27 @@ def validate(cfg: DictConfig | Mapping, *, every_data_key: bool = True) -> dict:
     return plain
 
 
+# Data keys the pipeline reads with their default when a data option leaves them out (both
+# were added after users had written data options of their own); every other key is required.
+_DATA_KEYS_WITH_DEFAULT = frozenset({"shuffle", "transform"})
+
+
 def _require_data_keys(data: Any) -> None:
-    """Every key of the data section is read by the pipeline; a data option of one's own that
+    """The data keys the pipeline reads without a default; a data option of one's own that
     leaves some out is refused here, naming them, rather than failing later on a KeyError."""
     if not isinstance(data, Mapping):
         raise ConfigError("data", f"got {data!r}; must be a mapping of the data keys")
-    missing = [f"data.{field.name}" for field, _ in specs(schema.Data) if field.name not in data]
+    missing = [
+        f"data.{field.name}"
+        for field, _ in specs(schema.Data)
+        if field.name not in data and field.name not in _DATA_KEYS_WITH_DEFAULT
+    ]
     if missing:
         raise ConfigError(
             missing[0] if len(missing) == 1 else "data",
             f"missing{'' if len(missing) == 1 else ' ' + ', '.join(missing)}; a data option sets "
-            "every data key: begin its file with 'defaults: [sine, _self_]' (or csv) to take the "
-            "bundled ones",
+            "every data key but shuffle and transform: begin its file with "
+            "'defaults: [sine, _self_]' (or csv) to take the bundled ones",
         )
 
 
