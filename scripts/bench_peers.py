@@ -10,6 +10,11 @@ epochs take), batch size and learning rate. Per-step MSE over every test window,
 units; wall time of the whole process. Medians over seeds; the tools alternate within each
 seed (the order rotates), so load on a shared machine falls on all of them alike.
 
+`lstm-lab-warm` is the same `lstm-train` command handed to a warm server (`lstm-warm start`,
+README "A warm start"), started once before the first run and not timed: what a user who keeps
+one running waits for. Its CPU time is the command's own plus the run the server forked for it
+(the server's reaped children, from /proc).
+
     python scripts/bench_peers.py                      # sine, El Nino, CO2; seeds 0 and 1
     python scripts/bench_peers.py --series co2 --seeds 1 --tools lstm-lab,darts
     python scripts/bench_peers.py --quick              # 1 epoch, 1 seed: checks it runs
@@ -18,8 +23,12 @@ seed (the order rotates), so load on a shared machine falls on all of them alike
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -42,7 +51,8 @@ SERIES = {
     "elnino": (["experiment=elnino", "data.series.features=[]", "data.transform=none"], 3),
     "co2": (["experiment=co2"], 52),
 }
-TOOLS = ("lstm-lab", "darts", "neuralforecast")
+TOOLS = ("lstm-lab", "lstm-lab-warm", "darts", "neuralforecast")
+PEERS = ("darts", "neuralforecast")
 COMMON = ["threads=1", "logger=csv", "~callbacks.progress_bar", "evaluation.rollout_steps=0"]
 
 
@@ -196,21 +206,55 @@ def children_cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def timed(command: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, float, float]:
+def reaped_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of process `pid`'s children that it has waited for
+    (/proc/PID/stat, cutime and cstime): a warm server's runs, each reaped when it ends."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def warm_server():
+    """A warm server of this environment, its own (a user's running one is left alone), for
+    the `lstm-lab-warm` runs; yields the environment that reaches it and the server's pid."""
+    env = {**os.environ, "LSTM_LAB_WARM": "1", "LSTM_LAB_WARM_DIR": tempfile.mkdtemp()}
+    try:
+        subprocess.run([str(BIN / "lstm-warm"), "start"], env=env, check=True, capture_output=True)
+        status = subprocess.run(
+            [str(BIN / "lstm-warm"), "status"], env=env, check=True, capture_output=True, text=True
+        )
+        yield env, int(re.search(r"server (\d+)", status.stdout)[1])
+    finally:
+        subprocess.run([str(BIN / "lstm-warm"), "stop"], env=env, capture_output=True)
+        shutil.rmtree(env["LSTM_LAB_WARM_DIR"], ignore_errors=True)
+
+
+def timed(
+    command: list[str], cwd: Path, env: dict | None = None, server: int | None = None
+) -> tuple[subprocess.CompletedProcess, float, float]:
     """The finished process, its wall time and its CPU time (with its own children's): on a
     shared machine the CPU time is what a quiet machine's wall time would be, near enough,
     for a process of one thread."""
+    served = reaped_cpu(server) if server else 0.0
     start, cpu = time.perf_counter(), children_cpu()
-    proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
-    return proc, time.perf_counter() - start, children_cpu() - cpu
+    proc = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    wall, cpu = time.perf_counter() - start, children_cpu() - cpu
+    return proc, wall, cpu + (reaped_cpu(server) - served if server else 0.0)
 
 
-def run_tool(tool: str, series: str, p: dict, seed: int, workdir: Path, extra: list[str]) -> dict:
-    """One whole process of `tool`: its per-step MSE and wall time (None when it failed)."""
-    if tool == "lstm-lab":
+def run_tool(
+    tool: str, series: str, p: dict, seed: int, workdir: Path, extra: list[str], warm=None
+) -> dict:
+    """One whole process of `tool`: its per-step MSE and wall time (None when it failed).
+    `warm`: (environment, pid) of the warm server the `lstm-lab-warm` runs go to."""
+    if tool.startswith("lstm-lab"):
         before = set(workdir.glob("outputs/runs/*"))
         overrides = [*SERIES[series][0], f"data.horizon={p['horizon']}", f"seed={seed}"]
-        proc, wall, cpu = timed([str(BIN / "lstm-train"), *overrides, *COMMON, *extra], workdir)
+        env, server = (
+            warm if tool == "lstm-lab-warm" else ({**os.environ, "LSTM_LAB_WARM": "0"}, None)
+        )
+        command = [str(BIN / "lstm-train"), *overrides, *COMMON, *extra]
+        proc, wall, cpu = timed(command, workdir, env, server)
         mse = None
         if proc.returncode == 0:
             (run,) = set(workdir.glob("outputs/runs/*")) - before
@@ -264,7 +308,7 @@ def table(results: dict) -> str:
     ]
     for series, tools in results.items():
         sums = {t: summarize(runs) for t, runs in tools.items()}
-        peers = [s for t, s in sums.items() if t != "lstm-lab" and s is not None]
+        peers = [s for t, s in sums.items() if t in PEERS and s is not None]
         for tool, s in sums.items():
             if s is None:
                 error = next((r["error"] for r in tools[tool] if r["error"]), None)
@@ -273,7 +317,7 @@ def table(results: dict) -> str:
             h = len(s["mse_by_step"])
             cells = [f"{s['mse_by_step'][k - 1]:.3g}" for k in (1, max(1, (h + 1) // 2), h)]
             cells += [f"{s['mse']:.3g}", f"{s['wall_s']:.1f}", f"{s['cpu_s']:.1f}"]
-            ratio = against_peers(s, peers) if tool == "lstm-lab" and peers else ""
+            ratio = against_peers(s, peers) if tool not in PEERS and peers else ""
             lines.append(f"| {series} | {h} | {tool} | " + " | ".join(cells) + f" | {ratio} |")
     return "\n".join(lines)
 
@@ -284,17 +328,20 @@ def main() -> None:
     parser.add_argument("--tools", default=",".join(TOOLS), help="comma-separated")
     parser.add_argument("--epochs", type=int, help="every tool's epochs (default: the config's)")
     parser.add_argument("--lstm-lab", default="", help="more lstm-train overrides, space-separated")
-    parser.add_argument("--worker", choices=TOOLS[1:], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=PEERS, help=argparse.SUPPRESS)
     parser.add_argument("--problem", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(args.worker, args.problem, args.seed, Path(args.out))
     tools = args.tools.split(",")
+    if unknown := sorted(set(tools) - set(TOOLS)):
+        parser.error(f"--tools: unknown {', '.join(unknown)} (choose from {', '.join(TOOLS)})")
     seeds = range(1 if args.quick else args.seeds)
     results: dict[str, dict[str, list[dict]]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         workdir = Path(tmp)
+        warm = stack.enter_context(warm_server()) if "lstm-lab-warm" in tools else None
         for series in args.series.split(","):
             p = problem(series, SERIES[series][1])
             if args.quick or args.epochs:
@@ -303,7 +350,7 @@ def main() -> None:
             extra = [f"trainer.max_epochs={p['epochs']}", *args.lstm_lab.split()]
             for seed in seeds:
                 for tool in order(tools, seed):
-                    run = run_tool(tool, series, p, seed, workdir, extra)
+                    run = run_tool(tool, series, p, seed, workdir, extra, warm)
                     results.setdefault(series, {}).setdefault(tool, []).append(run)
                     what = run["error"] or f"MSE {np.mean(run['mse_by_step']):.4g}"
                     print(
