@@ -4,6 +4,8 @@ windows every tool forecasts, the scaling, per-step MSE, the alternation and the
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -50,6 +52,7 @@ def test_mse_by_step_alternation_and_table(peers):
             {"mse_by_step": [4.0, 6.0], "wall_s": 12.0, "cpu_s": 5.0, "error": None},
         ],
         "neuralforecast": [{"mse_by_step": None, "wall_s": 1.0, "error": ["ImportError: x"]}],
+        "lstm-lab-warm": [{"mse_by_step": [1.0, 7.0], "wall_s": 1.1, "cpu_s": 0.8, "error": None}],
     }
     assert peers.summarize(runs["darts"]) == {
         "mse_by_step": [3.0, 6.0], "mse": 4.5, "wall_s": 11.0, "cpu_s": 4.0, "seeds": 2
@@ -60,6 +63,11 @@ def test_mse_by_step_alternation_and_table(peers):
         "| MSE x0.89, worse at 1 of 2 steps, time x0.36, CPU x0.50 |"
     ) in text
     assert "neuralforecast | failed: ['ImportError: x']" in text
+    # the warm runs are lstm-lab's too: set against the peers, not counted among them
+    assert (
+        "| lstm-lab-warm | 1 | 1 | 7 | 4 | 1.1 | 0.8 | MSE x0.89, worse at 1 of 2 steps, " in text
+    )
+    assert "time x0.10, CPU x0.20 |" in text
 
 
 def test_each_process_cpu_time_is_its_own(peers):
@@ -124,3 +132,22 @@ def test_stateful_transforms_measures_what_a_stream_would_read():
     assert m["reference_vs_persistence"] > 1  # the reference alone is far from most targets
     assert m["own_reference_std"] == 0 and m["diff_inside_error"] == 0
     assert m["diff_edge_share"] == 0.2 and m["diff_edge_lost_vs_typical"] == 1
+
+
+def test_a_warm_servers_runs_are_charged_when_it_reaps_them(peers):
+    """reaped_cpu reads what a process's waited-for children used: here this test's own
+    process, which subprocess.run makes wait for a child spinning 0.3 s of CPU."""
+    before = peers.reaped_cpu(os.getpid())
+    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
+    subprocess.run([sys.executable, "-c", spin], check=True)
+    assert peers.reaped_cpu(os.getpid()) - before >= 0.29  # clock ticks of 10 ms
+
+
+def test_an_unknown_tool_is_refused_before_any_run():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/bench_peers.py"), "--tools", "lstm-lab,prophet"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "--tools: unknown prophet (choose from lstm-lab, lstm-lab-warm, darts, " in result.stderr
