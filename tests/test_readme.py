@@ -245,6 +245,7 @@ def test_readme_make_commands_are_targets(command):
         "test": "pytest",
         "bench": "scripts/bench.py",
         "bench-transforms": "scripts/bench_transforms.py",
+        "bench-peers": "scripts/bench_peers.py",
         "lint": "ruff",
         "tensorboard": "tensorboard",
         "extras": "pip install --quiet -c constraints.txt -e '.[optuna]'",
