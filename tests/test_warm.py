@@ -180,6 +180,10 @@ def test_ctrl_z_stops_the_warm_run_fg_continues_it_and_sigterm_stops_it(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # Its own process group, whose parent (this process) is in another group of the same
+        # session: the kernel discards a stop signal to an orphaned group, as pytest's is when
+        # started in the background by a shell that has since exited.
+        process_group=0,
     )
     wait_for(lambda: list(tmp_path.glob("outputs/runs/*/checkpoints/last.ckpt")), "no epoch")
     (run,) = ask({"status": True})["runs"]
