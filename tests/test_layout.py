@@ -47,15 +47,23 @@ def test_the_wheel_lists_every_package_folder_and_only_those():
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     if not isinstance(setuptools.get("packages"), list):
         pytest.skip("pyproject.toml finds its packages itself")
-    mapped = setuptools.get("package-dir", {})
-    listed = {p for p in setuptools["packages"] if p not in mapped}
+    mapped = {p: f for p, f in setuptools.get("package-dir", {}).items() if p}
+    packages = set(setuptools["packages"])
+    outside = {p for p in packages if not any(p.startswith(m) for m in mapped)}
     folders = {
         ".".join(p.parent.relative_to(PACKAGE.parent).parts) for p in PACKAGE.rglob("__init__.py")
     }
-    assert listed == folders
+    assert outside == folders
     for package, folder in mapped.items():
-        if package:
-            assert (ROOT / folder).is_dir(), f"{package}: {folder} is missing"
+        assert (ROOT / folder).is_dir(), f"{package}: {folder} is missing"
+        # and each of its subfolders (a config group), or setuptools warns at every install
+        # that a folder it would package is not listed
+        inside = {
+            ".".join((package, *d.relative_to(ROOT / folder).parts))
+            for d in (ROOT / folder).rglob("*")
+            if d.is_dir() and d.name != "__pycache__"
+        }
+        assert inside <= packages, sorted(inside - packages)
 
 
 def test_readme_layout_names_every_folder_and_every_module_outside_the_core():
