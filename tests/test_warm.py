@@ -200,9 +200,7 @@ def test_ctrl_z_stops_the_warm_run_fg_continues_it_and_sigterm_stops_it(
     assert metrics["status"] == "interrupted" and "SIGTERM" in metrics["reason"]
 
 
-def test_what_would_make_a_forked_run_differ_runs_cold_and_stale_code_stops_the_server(
-    warm, tmp_path
-):
+def test_what_would_make_a_forked_run_differ_runs_cold(warm, tmp_path):
     before = served(warm)
     error = "lstm-train: error: model.hidden_size: got 0; must be an integer >= 1"
     proc = cli("model.hidden_size=0", cwd=tmp_path, extra_env={**warm, "OMP_NUM_THREADS": "3"})
@@ -224,19 +222,36 @@ def test_what_would_make_a_forked_run_differ_runs_cold_and_stale_code_stops_the_
     assert "RLIMIT_NOFILE" in proc.stderr.splitlines()[0]
     assert served(warm) == before
 
-    source = Path(records.__file__)  # any module of lstm_lab
-    stat = source.stat()
-    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+
+def test_stale_code_stops_the_server(tmp_path):
+    """A server of its own, on a copy of the package (PYTHONPATH): a change to a module of the
+    checkout itself would stop the servers other tests use on the other xdist workers."""
+    source = Path(records.__file__).parents[1]  # src/lstm_lab
+    checkout = tmp_path / "checkout"
+    shutil.copytree(
+        source, checkout / "src" / "lstm_lab", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    for name in ("configs", "data"):
+        (checkout / name).symlink_to(source.parents[1] / name)
+    directory = Path(tempfile.mkdtemp(prefix="lstm-warm-"))
+    env = {wire.DIR: str(directory / "sock"), wire.OFF: "1", "PYTHONPATH": str(checkout / "src")}
+    (start, *_), (stop,) = LSTM_WARM["start"], LSTM_WARM["stop"]
     try:
-        proc = cli("model.hidden_size=0", cwd=tmp_path, extra_env=warm)
+        proc = lstm_warm(start, env)
+        assert proc.stdout.startswith("lstm-warm: started server "), proc.stderr
+        assert served(env) == 0
+        module = checkout / "src" / "lstm_lab" / "records" / "__init__.py"  # any module
+        stat = module.stat()
+        os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+        proc = cli("model.hidden_size=0", cwd=tmp_path, extra_env=env)
+        assert proc.returncode == 2
+        assert "lstm-lab's code, Python or the installed packages changed" in proc.stderr
+        assert served(env) == -1, "a stale server stopped"
+        proc = lstm_warm(stop, env)
+        assert (proc.returncode, proc.stdout.startswith("lstm-warm: no server for ")) == (0, True)
     finally:
-        os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert proc.returncode == 2
-    assert "lstm-lab's code, Python or the installed packages changed" in proc.stderr
-    assert served(warm) == -1, "a stale server stopped"
-    (stop,) = LSTM_WARM["stop"]
-    proc = lstm_warm(stop, warm)
-    assert (proc.returncode, proc.stdout.startswith("lstm-warm: no server for ")) == (0, True)
+        lstm_warm(stop, env)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_an_age_counts_from_the_client_start_it_is_given():
