@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import BIN, QUICK, _env, cli, read_metrics, run_dirs
+from helpers import BIN, QUICK, _env, cli, read_metrics, run_dirs, sweep_dirs
 from lstm_lab import records
 from lstm_lab.records.report import count_age_from, process_age_s
 from lstm_lab.warm import wire
@@ -152,6 +152,26 @@ def test_a_signal_to_the_client_stops_the_warm_run_as_it_stops_a_cold_one(
     metrics = read_metrics(run_dir)
     assert metrics["status"] == "interrupted" and how in metrics["reason"]
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    if signum == signal.SIGKILL:  # README's next step, through the server as well
+        before = served(warm)
+        proc = cli(f"resume={run_dir}", cwd=tmp_path, extra_env=warm)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert served(warm) == before + 1, "it did not run in the server"
+        metrics = read_metrics(run_dir)
+        assert (metrics["status"], metrics["epochs"]) == ("completed", 200)
+        assert run_dirs(tmp_path) == [run_dir]
+
+
+@pytest.mark.parametrize("launcher", [[], ["launcher=joblib", "hydra.launcher.n_jobs=2"]])
+def test_a_sweep_runs_in_the_server(warm, tmp_path, launcher):
+    before = served(warm)
+    proc = cli("-m", *QUICK, *launcher, "model.hidden_size=4,8", cwd=tmp_path, extra_env=warm)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert served(warm) == before + 1, "it did not run in the server"
+    (sweep,) = sweep_dirs(tmp_path)
+    jobs = sorted(p.name for p in sweep.iterdir() if (p / "metrics.json").is_file())
+    assert jobs == ["hidden_size=4", "hidden_size=8"]
+    assert all(read_metrics(sweep / job)["status"] == "completed" for job in jobs)
 
 
 def state(pid: int) -> str:
