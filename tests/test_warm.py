@@ -187,9 +187,12 @@ def wait_for(condition, what: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("then", ["fg", "kill -9"])
 def test_ctrl_z_stops_the_warm_run_fg_continues_it_and_sigterm_stops_it(
-    warm, tmp_path, monkeypatch
+    warm, tmp_path, monkeypatch, then
 ):
+    """Ctrl-Z, then `fg` and SIGTERM; or, stopped, the command killed (SIGKILL): its run,
+    stopped too, is still ended as on SIGTERM, with a checkpoint, and leaves no process."""
     from lstm_lab.cli.warm import ask
 
     monkeypatch.setenv(wire.DIR, warm[wire.DIR])
@@ -209,6 +212,15 @@ def test_ctrl_z_stops_the_warm_run_fg_continues_it_and_sigterm_stops_it(
     (run,) = ask({"status": True})["runs"]
     client.send_signal(signal.SIGTSTP)
     wait_for(lambda: state(client.pid) == "T" and state(run) == "T", "Ctrl-Z stopped nothing")
+    if then == "kill -9":
+        client.kill()
+        client.communicate(timeout=120)
+        wait_for(lambda: not Path(f"/proc/{run}").exists() or state(run) == "Z", "run left")
+        (run_dir,) = run_dirs(tmp_path)
+        metrics = read_metrics(run_dir)
+        assert metrics["status"] == "interrupted" and "SIGTERM" in metrics["reason"]
+        assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+        return
     client.send_signal(signal.SIGCONT)
     wait_for(lambda: state(client.pid) != "T" and state(run) != "T", "fg continued nothing")
     client.send_signal(signal.SIGTERM)

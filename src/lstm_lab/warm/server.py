@@ -238,6 +238,7 @@ class Server:
                 self.selector.unregister(conn)
                 with suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)  # stops after its batch, with a checkpoint
+                    os.kill(pid, signal.SIGCONT)  # (a run stopped by Ctrl-Z could not)
                 return
             if message.get("signal") in PASSED_ON:
                 with suppress(ProcessLookupError):
