@@ -109,8 +109,11 @@ def test_a_run_forked_by_the_server_is_the_run_a_cold_start_makes(warm, tmp_path
     assert run_dirs(tmp_path) == [run_dir]
 
 
-def stop_with(signum: int, env: dict, cwd: Path) -> tuple[int, str, Path]:
-    """A long run through the server, signalled at its client once an epoch is saved."""
+def long_run(env: dict, cwd: Path) -> subprocess.Popen:
+    """A long run through the server, once its first epoch is saved. Its client has a process
+    group of its own, whose parent (this process) is in another group of the same session: the
+    kernel discards a stop signal (Ctrl-Z) to an orphaned group, as pytest's is when started in
+    the background by a shell that has since exited."""
     client = subprocess.Popen(
         [str(BIN / "lstm-train"), *QUICK, "trainer.max_epochs=200"],
         cwd=cwd,
@@ -118,11 +121,18 @@ def stop_with(signum: int, env: dict, cwd: Path) -> tuple[int, str, Path]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        process_group=0,
     )
     deadline = time.monotonic() + 120
     while not list(cwd.glob("outputs/runs/*/checkpoints/last.ckpt")):
         assert client.poll() is None and time.monotonic() < deadline, "no epoch ended"
         time.sleep(0.05)
+    return client
+
+
+def stop_with(signum: int, env: dict, cwd: Path) -> tuple[int, str, Path]:
+    """A long run through the server, signalled at its client once an epoch is saved."""
+    client = long_run(env, cwd)
     client.send_signal(signum)
     _, err = client.communicate(timeout=120)
     (run_dir,) = run_dirs(cwd)
@@ -196,19 +206,7 @@ def test_ctrl_z_stops_the_warm_run_fg_continues_it_and_sigterm_stops_it(
     from lstm_lab.cli.warm import ask
 
     monkeypatch.setenv(wire.DIR, warm[wire.DIR])
-    client = subprocess.Popen(
-        [str(BIN / "lstm-train"), *QUICK, "trainer.max_epochs=200"],
-        cwd=tmp_path,
-        env=_env(warm),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        # Its own process group, whose parent (this process) is in another group of the same
-        # session: the kernel discards a stop signal to an orphaned group, as pytest's is when
-        # started in the background by a shell that has since exited.
-        process_group=0,
-    )
-    wait_for(lambda: list(tmp_path.glob("outputs/runs/*/checkpoints/last.ckpt")), "no epoch")
+    client = long_run(warm, tmp_path)
     (run,) = ask({"status": True})["runs"]
     client.send_signal(signal.SIGTSTP)
     wait_for(lambda: state(client.pid) == "T" and state(run) == "T", "Ctrl-Z stopped nothing")
