@@ -188,6 +188,7 @@ def test_in_process_runs_answer_as_the_console_script_does(tmp_path, args):
 def test_verbose_shows_the_traceback(tmp_path):
     proc = run("model.hidden_size=0", "--verbose", cwd=tmp_path)
     assert proc.returncode != 0 and "Traceback" in proc.stderr
+    assert run_dirs(tmp_path) == [], "a refused run leaves its directory behind"
 
 
 def test_help_lists_the_config_groups(tmp_path):

@@ -83,10 +83,10 @@ def refusals_as_command_errors(on_refusal: Callable[[], None] | None = None) -> 
     try:
         yield
     except USER_ERRORS as error:
+        if on_refusal is not None:
+            on_refusal()  # verbose or not: a refused run leaves nothing
         if verbose():
             raise
-        if on_refusal is not None:
-            on_refusal()
         raise CommandError(describe(error), 2) from None
     except RunStopped as stopped:
         if verbose():
@@ -139,5 +139,35 @@ def describe(error: BaseException) -> str:
             known = list(parent.keys()) if hasattr(parent, "keys") else []
             msg = unknown_key_message(cause.key, known)
         return f"{written_at(msg)}{cause.full_key}: {msg}"
+    if isinstance(error, InstantiationException):
+        return instantiation_failure(error)
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     return " ".join(lines[:2]) if lines else type(error).__name__
+
+
+def instantiation_failure(error: InstantiationException) -> str:
+    """A `_target_` Hydra could not import or call (a callback, logger, the trainer, a
+    DataModule), named by its key: Hydra's own message ends on the key and asks for
+    HYDRA_FULL_ERROR, which the commands set themselves (`--verbose` shows the traceback)."""
+    text = str(error).strip()
+    found = re.search(r"^full_key: (.+)$", text, flags=re.M)
+    key = found.group(1).strip() if found else ""
+    located = re.match(r"Error locating target '([^']+)'", text)
+    called = re.match(r"Error in call to target '([^']+)'", text)
+    cause = error.__cause__
+    if located:
+        key = f"{key}._target_" if key else key
+        msg = f"cannot import '{located.group(1)}' (is its folder on PYTHONPATH?)"
+    elif called and cause is not None:
+        first = (str(cause).strip().splitlines() or [""])[0]
+        msg = f"{called.group(1)} failed: {type(cause).__name__}: {first}"
+    else:
+        lines = [
+            line.strip()
+            for line in text.splitlines()
+            if line.strip() and not line.startswith("full_key: ")
+        ]
+        msg = " ".join(lines[:2]).replace(
+            ", set env var HYDRA_FULL_ERROR=1 to see chained exception", ""
+        )
+    return f"{key}: {msg}" if key else msg
