@@ -196,3 +196,23 @@ def test_help_lists_the_config_groups(tmp_path):
     assert proc.returncode == 0
     for group in ("data", "model", "optimizer", "scheduler", "trainer", "experiment"):
         assert f"{group}:" in proc.stdout
+
+
+def test_ctrl_c_where_no_stop_was_arranged_ends_in_one_line(monkeypatch, capsys):
+    """Ctrl-C while a command starts (its imports, Hydra's composition): exit 130, one line,
+    no traceback; with --verbose the traceback."""
+    from lstm_lab.cli.shell import run_cli
+
+    def app():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sys, "argv", ["lstm-train"])
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
+    monkeypatch.setenv("LSTM_LAB_VERBOSE", "0")
+    with pytest.raises(SystemExit) as stopped:
+        run_cli(app, "lstm-train")
+    assert stopped.value.code == 130
+    assert capsys.readouterr().err.strip() == "lstm-train: error: interrupted by Ctrl-C"
+    monkeypatch.setenv("LSTM_LAB_VERBOSE", "1")
+    with pytest.raises(KeyboardInterrupt):
+        run_cli(app, "lstm-train")

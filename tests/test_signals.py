@@ -1,5 +1,6 @@
 """A signal to a parallel sweep: its running jobs stop as a single run does, with a checkpoint
-and metrics.json saying so; finished jobs keep their results; a stopped job resumes.
+and metrics.json saying so; finished jobs keep their results; a stopped job resumes. A signal
+after training: the test and report are not left half-written.
 (A single run's signals: test_resume.py and test_combinations.py; DDP's: test_scale_out.py.)
 """
 
@@ -7,11 +8,13 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import HELPERS, QUICK, cli, read_metrics, run, sweep_dirs
+from helpers import HELPERS, QUICK, cli, read_metrics, run, run_dirs, sweep_dirs
 from lstm_lab.records.sweep import job_dirs
 
 SWEEP = [*(o for o in QUICK if not o.startswith("trainer.max_epochs")), "logger=csv"]
 SWEEP += ["callbacks.progress_bar=null", "+callbacks.fault._target_=faults.SignalFromEnv"]
+# What a complete run's report draws (plots/), for a run of the default data option.
+PLOTS = ["test_error_vs_horizon.png", "test_prediction.png", "test_rollout.png"]
 
 
 @pytest.mark.slow
@@ -43,3 +46,40 @@ def test_sigterm_to_a_joblib_sweep_stops_its_jobs_and_they_resume(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = read_metrics(long_job)
     assert (metrics["status"], metrics["epochs"]) == ("completed", 3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "fault,eval_batch,status,line",
+    [
+        # one test batch: the test and report end, then the run stops, complete
+        ("TEST-SIGINT", 1024, 130, "interrupted by Ctrl-C after training; the test and report "
+         "were finished first, the run is complete: "),
+        # several: Lightning ends the test at its next batch; resume= tests and reports
+        ("TEST-SIGTERM", 4, 143, "interrupted by SIGTERM in the test, after training; test and "
+         "report with: lstm-train resume="),
+    ],
+)  # fmt: skip
+def test_a_signal_after_training_leaves_no_half_written_report(
+    tmp_path, fault, eval_batch, status, line
+):
+    env = {"PYTHONPATH": str(HELPERS), "LSTM_LAB_FAULT": f"{fault}@0:0"}
+    args = [*QUICK, "+callbacks.fault._target_=faults.SignalFromEnv"]
+    proc = cli(*args, f"data.eval_batch_size={eval_batch}", cwd=tmp_path, extra_env=env)
+    assert proc.returncode == status, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"lstm-train: error: {line}")
+    (run_dir,) = run_dirs(tmp_path)
+    metrics = read_metrics(run_dir)
+    if status == 130:
+        assert metrics["status"] == "completed" and "mse" in metrics["test"]
+        assert sorted(p.name for p in (run_dir / "plots").iterdir()) == PLOTS
+        return
+    assert metrics["status"] == "interrupted" and "test" not in metrics
+    assert not (run_dir / "plots").exists()
+    env.pop("LSTM_LAB_FAULT")
+    proc = cli(f"resume={run_dir}", cwd=tmp_path, extra_env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = read_metrics(run_dir)
+    assert metrics["status"] == "completed" and "mse" in metrics["test"]
+    assert sorted(p.name for p in (run_dir / "plots").iterdir()) == PLOTS

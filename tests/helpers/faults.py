@@ -8,7 +8,8 @@ LSTM_LAB_FAULT the callback does nothing, so a run with it and a run without it 
 `CRASH@1:3` raises `Crash` there instead: a kill, for a run inside the test process (nothing
 is saved on the way out); `ERROR@1:3` raises a RuntimeError there: a bug that surfaces mid-run.
 `TEST-ERROR@0:0` raises a RuntimeError as the test pass starts (epoch and batch unused): a
-bug after training.
+bug after training; `TEST-SIGINT@0:0` and `TEST-SIGTERM@0:0` send the run's own process that
+signal there: a Ctrl-C or SIGTERM after training.
 `PARENT-SIGTERM@1:3` sends SIGTERM to the parent process instead: a parallel sweep's own
 process, from one of its jobs (as a scheduler would signal the sweep).
 """
@@ -38,11 +39,13 @@ class SignalFromEnv(L.Callback):
     def on_test_start(self, trainer, pl_module) -> None:
         if self.fault and self.fault[0] == "TEST-ERROR":
             raise RuntimeError("injected as the test pass starts")
+        if self.fault and self.fault[0] in ("TEST-SIGINT", "TEST-SIGTERM"):
+            os.kill(os.getpid(), getattr(signal, self.fault[0].removeprefix("TEST-")))
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if (
             self.fault
-            and self.fault[0] != "TEST-ERROR"
+            and not str(self.fault[0]).startswith("TEST-")
             and (trainer.current_epoch, batch_idx) == self.fault[1:]
         ):
             if self.fault[0] == "CRASH":

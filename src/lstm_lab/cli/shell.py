@@ -7,6 +7,7 @@ from __future__ import annotations
 import atexit
 import gc
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -65,6 +66,11 @@ def run_cli(app: Callable[[], object], prog: str) -> None:
     except CommandError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         sys.exit(error.exit_code)
+    except KeyboardInterrupt:  # Ctrl-C where no stop was arranged (start-up, say): one line
+        if verbose:
+            raise
+        print(f"\n{prog}: error: interrupted by Ctrl-C", file=sys.stderr)
+        sys.exit(128 + signal.SIGINT)
 
 
 def collect_nothing_at_exit() -> None:

@@ -34,6 +34,7 @@ from lstm_lab.training.safeguards import (
     RecordRunConfig,
     StopOnNonFiniteLoss,
     ctrl_c_stops_after_batch,
+    finish_before_stopping,
 )
 from lstm_lab.training.stopped import RunStopped
 from lstm_lab.training.strategies import steps_per_call
@@ -210,10 +211,27 @@ def _train_and_test(
     )
     trainer = build_trainer(cfg, plain)
     _fit(trainer, module, datamodule, plain, ckpt_path, start)
-    try:
-        return _test_and_report(trainer, module, datamodule, plain, start, origin)
-    except Exception as error:  # a bug in the test or report: marked failed, as in fit
-        _fail(trainer, module, plain, start, error, None, "testing")
+    run_dir = Path(plain["paths"]["run_dir"])
+    with finish_before_stopping() as stopped:
+        try:
+            metrics = _test_and_report(trainer, module, datamodule, plain, start, origin)
+        except SIGTERMException:  # Lightning ends a test of several batches on SIGTERM
+            reason = "interrupted by SIGTERM in the test, after training"
+            _stop(trainer, module, plain, run_dir, start, "interrupted", reason)
+            raise RunStopped(
+                f"{reason}; test and report with: {resume_command(run_dir)}",
+                exit_code=128 + signal.SIGTERM,
+            ) from None
+        except Exception as error:  # a bug in the test or report: marked failed, as in fit
+            _fail(trainer, module, plain, start, error, None, "testing")
+    if stopped:  # the run is complete; a sweep's next jobs do not start
+        how = "Ctrl-C" if stopped["signal"] == signal.SIGINT else "SIGTERM"
+        raise RunStopped(
+            f"interrupted by {how} after training; the test and report were finished first, "
+            f"the run is complete: {run_dir}",
+            exit_code=128 + stopped["signal"],
+        )
+    return metrics
 
 
 def _test_and_report(trainer, module, datamodule, plain: dict, start: float, origin) -> dict:

@@ -201,6 +201,33 @@ class CheckpointOnInterrupt(L.Callback):
 
 
 STOPPING = "\nInterrupted: saving a checkpoint after this batch (Ctrl-C again to abort)"
+FINISHING = "\nInterrupted: finishing the test and report first (Ctrl-C again to abort)"
+
+
+@contextmanager
+def finish_before_stopping() -> Iterator[dict[str, int]]:
+    """After training: a Ctrl-C or SIGTERM lets the test and the report (a second or two) end,
+    so that no file is left half-written, and is noted in the dict this yields (its "signal");
+    the caller stops then. A second Ctrl-C aborts at once. Outside the main thread (where no
+    handler can be set) signals keep their handlers."""
+    got: dict[str, int] = {}
+    if threading.current_thread() is not threading.main_thread():
+        yield got
+        return
+
+    def note(signum, frame) -> None:
+        if signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        if "signal" not in got:
+            got["signal"] = signum
+            print(FINISHING, file=sys.stderr)
+
+    previous = {signum: signal.signal(signum, note) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield got
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def saved_progress(path: Path) -> dict[str, Any]:
