@@ -91,6 +91,27 @@ def test_sigterm_stops_every_ddp_process_and_the_run_resumes_exactly(tmp_path, d
     assert comparable(read_metrics(stopped)) == comparable(read_metrics(ddp_run))
 
 
+@pytest.mark.slow
+def test_sigterm_in_a_ddp_test_lets_it_finish(tmp_path):
+    """SIGTERM in both processes of `trainer.strategy=ddp` at their first test batch. Under
+    Lightning's own handler one process ended its test at the next batch and the other failed on
+    the closed connection (no report; with the signal as the test starts, its broadcasts hung
+    both); now the test and report finish, and the run stops, complete."""
+    env = {"PYTHONPATH": str(HELPERS), "LSTM_LAB_FAULT": "TEST-BATCH-SIGTERM@0:0"}
+    plain_ddp = [a for a in DDP_RUN if not a.startswith("trainer.strategy=")]
+    args = [*plain_ddp, "trainer.strategy=ddp", "data.eval_batch_size=4"]
+    proc = cli(*args, cwd=tmp_path, extra_env=env, timeout=120)
+    assert proc.returncode == 143, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    (run_dir,) = run_dirs(tmp_path)
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "lstm-train: error: interrupted by SIGTERM after training; the test and report were "
+        f"finished first, the run is complete: {run_dir}"
+    )
+    metrics = read_metrics(run_dir)
+    assert metrics["status"] == "completed" and "mse" in metrics["test"]
+
+
 def test_ddp_that_reruns_the_command_line_is_refused_in_a_sweep(tmp_path):
     proc = run(
         "-m", *TINY, "trainer=ddp", "trainer.accelerator=cpu", "model.hidden_size=4,6", cwd=tmp_path

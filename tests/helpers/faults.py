@@ -9,7 +9,8 @@ LSTM_LAB_FAULT the callback does nothing, so a run with it and a run without it 
 is saved on the way out); `ERROR@1:3` raises a RuntimeError there: a bug that surfaces mid-run.
 `TEST-ERROR@0:0` raises a RuntimeError as the test pass starts (epoch and batch unused): a
 bug after training; `TEST-SIGINT@0:0` and `TEST-SIGTERM@0:0` send the run's own process that
-signal there: a Ctrl-C or SIGTERM after training.
+signal there: a Ctrl-C or SIGTERM after training (before lstm-lab's handler for the test is
+set, so Lightning's meets a SIGTERM); `TEST-BATCH-SIGTERM@0:3` sends SIGTERM at test batch 3.
 `PARENT-SIGTERM@1:3` sends SIGTERM to the parent process instead: a parallel sweep's own
 process, from one of its jobs (as a scheduler would signal the sweep).
 """
@@ -41,6 +42,10 @@ class SignalFromEnv(L.Callback):
             raise RuntimeError("injected as the test pass starts")
         if self.fault and self.fault[0] in ("TEST-SIGINT", "TEST-SIGTERM"):
             os.kill(os.getpid(), getattr(signal, self.fault[0].removeprefix("TEST-")))
+
+    def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        if self.fault and self.fault[0] == "TEST-BATCH-SIGTERM" and batch_idx == self.fault[2]:
+            os.kill(os.getpid(), signal.SIGTERM)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if (

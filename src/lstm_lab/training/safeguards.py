@@ -179,6 +179,18 @@ class CheckpointOnInterrupt(L.Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module) -> None:
         self._restore()
 
+    def on_test_start(self, trainer: L.Trainer, pl_module) -> None:
+        """After training, a signal lets the test and report finish (finish_before_stopping);
+        Lightning's own SIGTERM handler, set again for the test, would end a test of several
+        batches early, and under DDP hang it (the broadcast above, and a SIGTERM it sends the
+        other processes, whose handlers broadcast again)."""
+        handler = _after_training
+        if handler is None and trainer.world_size > 1:
+            handler = signal.SIG_IGN  # a process ddp_spawn started: its main process decides
+        if handler is not None and threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                signal.signal(signum, handler)  # Lightning's teardown restores what it found
+
     def on_exception(self, trainer: L.Trainer, pl_module, exception: BaseException) -> None:
         self._restore()
         if isinstance(exception, ProcessExitedException) and stop_signal(exception.exit_code):
@@ -222,12 +234,20 @@ def finish_before_stopping() -> Iterator[dict[str, int]]:
             got["signal"] = signum
             print(FINISHING, file=sys.stderr)
 
+    global _after_training
     previous = {signum: signal.signal(signum, note) for signum in (signal.SIGINT, signal.SIGTERM)}
+    _after_training = note
     try:
         yield got
     finally:
+        _after_training = None
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+# finish_before_stopping's handler while it is on (None otherwise): CheckpointOnInterrupt puts
+# it back over Lightning's when the test starts.
+_after_training: Any = None
 
 
 def saved_progress(path: Path) -> dict[str, Any]:
