@@ -52,18 +52,23 @@ def test_sigterm_to_a_joblib_sweep_stops_its_jobs_and_they_resume(tmp_path):
 @pytest.mark.parametrize(
     "fault,eval_batch,status,line",
     [
-        # one test batch: the test and report end, then the run stops, complete
-        ("TEST-SIGINT", 1024, 130, "interrupted by Ctrl-C after training; the test and report "
-         "were finished first, the run is complete: "),
-        # several: Lightning ends the test at its next batch; resume= tests and reports
-        ("TEST-SIGTERM", 4, 143, "interrupted by SIGTERM in the test, after training; test and "
-         "report with: lstm-train resume="),
+        # in a test of one batch: the test and report end, then the run stops, complete
+        ("TEST-SIGINT@0:0", 1024, 130, "interrupted by Ctrl-C after training; the test and "
+         "report were finished first, the run is complete: "),
+        # in training's last batch (QUICK: 2 epochs of one batch): no batch is left to stop
+        # after, so it is the same
+        ("SIGINT@1:0", 1024, 130, "interrupted by Ctrl-C after training; the test and "
+         "report were finished first, the run is complete: "),
+        # as a test of several batches starts: Lightning's handler ends the test at its next
+        # batch; resume= tests and reports
+        ("TEST-SIGTERM@0:0", 4, 143, "interrupted by SIGTERM in the test, after training; "
+         "test and report with: lstm-train resume="),
     ],
 )  # fmt: skip
 def test_a_signal_after_training_leaves_no_half_written_report(
     tmp_path, fault, eval_batch, status, line
 ):
-    env = {"PYTHONPATH": str(HELPERS), "LSTM_LAB_FAULT": f"{fault}@0:0"}
+    env = {"PYTHONPATH": str(HELPERS), "LSTM_LAB_FAULT": fault}
     args = [*QUICK, "+callbacks.fault._target_=faults.SignalFromEnv"]
     proc = cli(*args, f"data.eval_batch_size={eval_batch}", cwd=tmp_path, extra_env=env)
     assert proc.returncode == status, proc.stderr[-3000:]

@@ -212,7 +212,9 @@ def _train_and_test(
     trainer = build_trainer(cfg, plain)
     _fit(trainer, module, datamodule, plain, ckpt_path, start)
     run_dir = Path(plain["paths"]["run_dir"])
-    with finish_before_stopping() as stopped:
+    on_interrupt = next(c for c in trainer.callbacks if isinstance(c, CheckpointOnInterrupt))
+    # (a signal noted in the last batch of training had no batch left to stop after)
+    with finish_before_stopping(noted=on_interrupt.got) as stopped:
         try:
             metrics = _test_and_report(trainer, module, datamodule, plain, start, origin)
         except SIGTERMException:  # Lightning ends a test of several batches on SIGTERM

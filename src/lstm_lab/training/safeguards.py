@@ -217,12 +217,16 @@ FINISHING = "\nInterrupted: finishing the test and report first (Ctrl-C again to
 
 
 @contextmanager
-def finish_before_stopping() -> Iterator[dict[str, int]]:
+def finish_before_stopping(noted: int = 0) -> Iterator[dict[str, int]]:
     """After training: a Ctrl-C or SIGTERM lets the test and the report (a second or two) end,
     so that no file is left half-written, and is noted in the dict this yields (its "signal");
-    the caller stops then. A second Ctrl-C aborts at once. Outside the main thread (where no
-    handler can be set) signals keep their handlers."""
+    the caller stops then. `noted`: a signal already noted (in training's last batch). A
+    second Ctrl-C aborts at once. Outside the main thread (where no handler can be set)
+    signals keep their handlers."""
     got: dict[str, int] = {}
+    if noted:
+        got["signal"] = noted
+        print(FINISHING, file=sys.stderr)
     if threading.current_thread() is not threading.main_thread():
         yield got
         return
