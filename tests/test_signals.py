@@ -6,6 +6,8 @@ after training: the test and report are not left half-written.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from helpers import HELPERS, QUICK, cli, read_metrics, run, run_dirs, sweep_dirs
@@ -88,3 +90,31 @@ def test_a_signal_after_training_leaves_no_half_written_report(
     metrics = read_metrics(run_dir)
     assert metrics["status"] == "completed" and "mse" in metrics["test"]
     assert sorted(p.name for p in (run_dir / "plots").iterdir()) == PLOTS
+
+
+def test_a_plot_cut_off_while_written_leaves_no_half_png(tmp_path, monkeypatch):
+    """A second Ctrl-C (or a kill) while a PNG is written: the plot's name never holds half a
+    file (written under a temporary name, then renamed); one written whole is there."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.image
+    import matplotlib.pyplot as plt
+
+    from lstm_lab.evaluation.run_figures import save_figures
+
+    real = matplotlib.image.imsave
+
+    def cut_off(fname, arr, **kwargs):
+        real(fname, arr, **kwargs)
+        Path(fname).write_bytes(Path(fname).read_bytes()[:100])  # half of it on disk...
+        raise KeyboardInterrupt  # ...when the second Ctrl-C comes
+
+    figure = plt.figure(figsize=(2, 2))
+    monkeypatch.setattr(matplotlib.image, "imsave", cut_off)
+    with pytest.raises(KeyboardInterrupt):
+        save_figures({"test_prediction": figure}, tmp_path, [], "test", 0)
+    assert not (tmp_path / "test_prediction.png").exists()
+    monkeypatch.setattr(matplotlib.image, "imsave", real)
+    (written,) = save_figures({"test_prediction": plt.figure(figsize=(2, 2))}, tmp_path, [], "t", 0)
+    assert written.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and written.stat().st_size > 100

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -105,7 +106,9 @@ def save_figures(
     for stem, fig in figures.items():
         fig.canvas.draw()
         pixels = np.asarray(fig.canvas.buffer_rgba())
-        imsave(plot_dir / f"{stem}.png", pixels, dpi=fig.dpi)
+        tmp = plot_dir / f"{stem}.png.tmp"  # written whole, then renamed: never half a PNG
+        imsave(tmp, pixels, dpi=fig.dpi, format="png")
+        os.replace(tmp, plot_dir / f"{stem}.png")
         for writer in writers:
             writer.add_image(
                 f"{tag_prefix}/{FIGURES[stem]}", pixels[..., :3], step, dataformats="HWC"
