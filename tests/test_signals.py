@@ -118,3 +118,24 @@ def test_a_plot_cut_off_while_written_leaves_no_half_png(tmp_path, monkeypatch):
     monkeypatch.setattr(matplotlib.image, "imsave", real)
     (written,) = save_figures({"test_prediction": plt.figure(figsize=(2, 2))}, tmp_path, [], "t", 0)
     assert written.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and written.stat().st_size > 100
+
+
+def test_after_training_a_first_signal_is_noted_and_a_ctrl_c_after_it_aborts():
+    import os
+    import signal
+    import time
+
+    from lstm_lab.training.safeguards import finish_before_stopping
+
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), finish_before_stopping() as got:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.1)  # (the handler runs at the next bytecode)
+        assert got == {"signal": signal.SIGTERM}
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.1)
+    with pytest.raises(KeyboardInterrupt), finish_before_stopping(noted=signal.SIGINT) as got:
+        assert got == {"signal": signal.SIGINT}  # (Ctrl-C in training's last batch)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.1)
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before

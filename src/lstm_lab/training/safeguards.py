@@ -184,12 +184,13 @@ class CheckpointOnInterrupt(L.Callback):
         Lightning's own SIGTERM handler, set again for the test, would end a test of several
         batches early, and under DDP hang it (the broadcast above, and a SIGTERM it sends the
         other processes, whose handlers broadcast again)."""
-        handler = _after_training
-        if handler is None and trainer.world_size > 1:
-            handler = signal.SIG_IGN  # a process ddp_spawn started: its main process decides
-        if handler is not None and threading.current_thread() is threading.main_thread():
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if _after_training is not None:  # Lightning sets SIGTERM's handler only
+            signal.signal(signal.SIGTERM, _after_training)  # its teardown restores ours
+        elif trainer.world_size > 1:  # a process ddp_spawn started: its main process decides
             for signum in STOP_SIGNALS:
-                signal.signal(signum, handler)  # Lightning's teardown restores what it found
+                signal.signal(signum, signal.SIG_IGN)
 
     def on_exception(self, trainer: L.Trainer, pl_module, exception: BaseException) -> None:
         self._restore()
@@ -232,14 +233,16 @@ def finish_before_stopping(noted: int = 0) -> Iterator[dict[str, int]]:
         return
 
     def note(signum, frame) -> None:
-        if signum == signal.SIGINT:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # from now on Ctrl-C aborts
         if "signal" not in got:
             got["signal"] = signum
             print(FINISHING, file=sys.stderr)
 
     global _after_training
-    previous = {signum: signal.signal(signum, note) for signum in (signal.SIGINT, signal.SIGTERM)}
+    previous = {
+        signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler if noted else note),
+        signal.SIGTERM: signal.signal(signal.SIGTERM, note),
+    }
     _after_training = note
     try:
         yield got
