@@ -169,10 +169,17 @@ def _check_call(key: str, target: str, kwargs: Mapping, filled=()) -> None:
 
 
 def check_targets(plain: dict) -> None:
-    """The optimizer and scheduler must be importable (this imports torch, so it comes last)."""
+    """The optimizer, scheduler, trainer and every callback and logger must be importable
+    (this imports torch and Lightning, so it comes last)."""
     check_target("optimizer", plain["optimizer"])
     if plain.get("scheduler"):
         check_target("scheduler", plain["scheduler"])
+    if "_target_" in (plain.get("trainer") or {}):
+        check_target("trainer", plain["trainer"])
+    for group in ("callbacks", "logger"):
+        for name, node in (plain.get(group) or {}).items():
+            if isinstance(node, Mapping) and "_target_" in node:
+                check_target(f"{group}.{name}", node)
 
 
 def check_evaluation(plain: dict, n_points: int, n_features: int) -> None:
