@@ -212,7 +212,7 @@ def _train_and_test(
     trainer = build_trainer(cfg, plain)
     _fit(trainer, module, datamodule, plain, ckpt_path, start)
     run_dir = Path(plain["paths"]["run_dir"])
-    on_interrupt = next(c for c in trainer.callbacks if isinstance(c, CheckpointOnInterrupt))
+    on_interrupt = checkpoint_on_interrupt(trainer)
     # (a signal noted in the last batch of training had no batch left to stop after)
     with finish_before_stopping(noted=on_interrupt.got) as stopped:
         try:
@@ -269,10 +269,15 @@ def _test_and_report(trainer, module, datamodule, plain: dict, start: float, ori
     return metrics
 
 
+def checkpoint_on_interrupt(trainer: L.Trainer) -> CheckpointOnInterrupt:
+    """The CheckpointOnInterrupt every run's Trainer carries (build_trainer)."""
+    return next(c for c in trainer.callbacks if isinstance(c, CheckpointOnInterrupt))
+
+
 def _fit(trainer, module, datamodule, plain: dict, ckpt_path: str | None, start: float) -> None:
     """trainer.fit; a run that stops early writes its metrics.json and raises RunStopped."""
     run_dir = Path(plain["paths"]["run_dir"])
-    on_interrupt = next(c for c in trainer.callbacks if isinstance(c, CheckpointOnInterrupt))
+    on_interrupt = checkpoint_on_interrupt(trainer)
     try:
         with ctrl_c_stops_after_batch() as interrupted:
             trainer.fit(
