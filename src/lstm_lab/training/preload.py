@@ -24,6 +24,7 @@ MODULES = (
     "torch",
     "lightning",
     "lstm_lab.training.run",
+    "lstm_lab.training.progress",  # the progress bar (configs/callbacks/default.yaml)
     "lstm_lab.evaluation.forecast",
     "lstm_lab.evaluation.run_figures",
     "lstm_lab.evaluation.suite",
