@@ -216,3 +216,35 @@ def test_ctrl_c_where_no_stop_was_arranged_ends_in_one_line(monkeypatch, capsys)
     monkeypatch.setenv("LSTM_LAB_VERBOSE", "1")
     with pytest.raises(KeyboardInterrupt):
         run_cli(app, "lstm-train")
+
+
+@pytest.mark.parametrize(
+    ("rank", "code", "status", "line"),
+    [
+        (0, 143, 143, True),  # rank 0 reports the run
+        (1, 143, 0, False),  # DDP rank 1 stopped with it: quiet, so the launcher lets rank 0 end
+        (1, 130, 0, False),
+        (1, 1, 1, True),  # a failure of its own (out of memory, say) still fails the process
+    ],
+)
+def test_a_ddp_rank_other_than_0_leaves_a_signal_stop_to_rank_0(
+    monkeypatch, capsys, rank, code, status, line
+):
+    """Lightning's plain-ddp launcher SIGKILLs rank 0 when a rank it started exits non-zero,
+    while rank 0 may still be writing the report after a signal stopped them all."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    from lstm_lab.cli.shell import run_cli
+    from lstm_lab.training.stopped import RunStopped
+
+    def app():
+        raise RunStopped("interrupted by SIGTERM after training", exit_code=code)
+
+    monkeypatch.setattr(sys, "argv", ["lstm-train"])
+    monkeypatch.setenv("LSTM_LAB_VERBOSE", "0")
+    monkeypatch.setattr(rank_zero_only, "rank", rank)
+    with pytest.raises(SystemExit) as stopped:
+        run_cli(app, "lstm-train")
+    assert stopped.value.code == status
+    err = capsys.readouterr().err.strip()
+    assert err == ("lstm-train: error: interrupted by SIGTERM after training" if line else "")

@@ -64,6 +64,11 @@ def run_cli(app: Callable[[], object], prog: str) -> None:
         print(f"{prog}: error: {stop.message}", file=sys.stderr)
         sys.exit(stop.code)
     except CommandError as error:
+        if error.exit_code in SIGNAL_STOPS and not rank_zero():
+            # A DDP process other than rank 0, stopped by a signal with all the others: rank 0
+            # reports the run and exits with the signal's status. A non-zero status here would
+            # make Lightning's launcher SIGKILL rank 0 while it writes metrics.json and the report.
+            sys.exit(0)
         print(f"{prog}: error: {error}", file=sys.stderr)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:  # Ctrl-C where no stop was arranged (start-up, say): one line
@@ -71,6 +76,19 @@ def run_cli(app: Callable[[], object], prog: str) -> None:
             raise
         print(f"\n{prog}: error: interrupted by Ctrl-C", file=sys.stderr)
         sys.exit(128 + signal.SIGINT)
+
+
+SIGNAL_STOPS = (128 + signal.SIGINT, 128 + signal.SIGTERM)
+
+
+def rank_zero() -> bool:
+    """False in the copies of the command Lightning starts for DDP ranks 1, 2, ... (plain `ddp`)
+    and in torchrun's or SLURM's processes of those ranks."""
+    if "lightning" not in sys.modules:  # nothing was trained in this process
+        return True
+    from lightning.pytorch.utilities import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
 
 
 def collect_nothing_at_exit() -> None:
