@@ -51,7 +51,8 @@ def test_the_wheel_lists_every_package_folder_and_only_those():
     packages = set(setuptools["packages"])
     outside = {p for p in packages if not any(p.startswith(m) for m in mapped)}
     folders = {
-        ".".join(p.parent.relative_to(PACKAGE.parent).parts) for p in PACKAGE.rglob("__init__.py")
+        ".".join(p.parent.relative_to(PACKAGE.parent).parts)
+        for p in PACKAGE.parent.rglob("__init__.py")
     }
     assert outside == folders
     for package, folder in mapped.items():

@@ -178,6 +178,13 @@ def test_readme_sweep_commands_run_and_compare(tmp_path, command):
         assert "Joblib.Parallel(n_jobs=2" in proc.stdout
         assert all(read_metrics(j)["threads"] == threads_per_job(2) for j in jobs)
         # that threads_per_job keeps jobs x threads within the cores: test_sweeps.py
+        # the longest job first (hidden 64), each keeping the sweeper's number
+        started = re.findall(r"#(\d+) : .*?model\.hidden_size=(\d+)", proc.stdout)
+        assert started == [("1", "64"), ("0", "32")]
+        for j in jobs:
+            job = yaml.safe_load((j / ".hydra" / "hydra.yaml").read_text())["hydra"]["job"]
+            hidden = yaml.safe_load((j / ".hydra" / "config.yaml").read_text())["model"]
+            assert job["num"] == {32: 0, 64: 1}[hidden["hidden_size"]]
     if "launcher=submitit_local" in args:  # each job a submitit job, with its own log
         assert len(list((sweep_dir / ".submitit").rglob("*_log.out"))) == 2
         assert all(read_metrics(j)["threads"] == 1 for j in jobs)

@@ -202,3 +202,22 @@ def test_threads_per_job_keeps_jobs_times_threads_within_the_cores(
 ):
     monkeypatch.setattr("lstm_lab.training.sweep_threads.available_cores", lambda: cores)
     assert threads_per_job(n_jobs) == expected
+
+
+def test_a_parallel_sweep_starts_its_longest_jobs_first(compose_train):
+    """launcher=joblib's order: epochs x window x layers x hidden^2, the job's value or else the
+    sweep's; equal estimates keep the sweeper's order."""
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    from hydra_plugins.lstm_lab_launchers.longest_first import job_length, longest_first
+
+    cfg = compose_train("model.hidden_size=32", "trainer.max_epochs=5")
+    grid = [
+        [f"model.hidden_size={h}", f"model.num_layers={n}"] for h in (32, 64, 128) for n in (1, 2)
+    ]
+    assert longest_first(cfg, grid) == [5, 4, 3, 2, 1, 0]
+    window = cfg.data.window
+    assert job_length(cfg, grid[3]) == 5 * window * 2 * 64**2
+    assert job_length(cfg, []) == 5 * window * 1 * 32**2  # the sweep's own values
+    # keys that do not set the length keep the sweeper's order, whatever their values
+    assert longest_first(cfg, [["seed=3"], ["optimizer.lr=0.1"], ["seed=1"]]) == [0, 1, 2]
+    assert longest_first(cfg, [["trainer.max_epochs=1"], ["trainer.max_epochs=9"]]) == [1, 0]

@@ -37,6 +37,20 @@ def register_resolvers() -> None:
     OmegaConf.register_new_resolver("threads_per_job", threads_per_job, replace=True)
 
 
+def register_launchers() -> None:
+    """lstm-lab's launchers (src/hydra_plugins/lstm_lab_launchers/), registered with Hydra by
+    hand, as Hydra documents: its plugin scan lists `hydra_plugins` with pkgutil, which does not
+    see a package of an editable install (setuptools' finder), only of a wheel's. Nothing to
+    register without the joblib plugin."""
+    from hydra.core.plugins import Plugins
+
+    try:
+        from hydra_plugins.lstm_lab_launchers.longest_first import LongestFirstJoblibLauncher
+    except ImportError:
+        return
+    Plugins.instance().register(LongestFirstJoblibLauncher)
+
+
 def compose_config(
     config_name: str, overrides: Sequence[str] = (), config_dir: str | None = None
 ) -> DictConfig:

@@ -14,13 +14,14 @@ from omegaconf import DictConfig
 
 from lstm_lab import CONFIG_DIR
 from lstm_lab.cli.shell import run_cli
-from lstm_lab.hydra_job import register_resolvers
+from lstm_lab.hydra_job import register_launchers, register_resolvers
 from lstm_lab.records import sweep
 from lstm_lab.user_errors import command_errors_as_exits
 
 PROG = "lstm-train"
 
 register_resolvers()  # the run-directory resolvers configs/hydra/default.yaml uses
+register_launchers()  # launcher=joblib's (configs/launcher/joblib.yaml)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
