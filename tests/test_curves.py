@@ -7,12 +7,10 @@ from __future__ import annotations
 import math
 
 import pytest
-import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from helpers import fit_objects
 from lstm_lab.config import ConfigError, validate
-from lstm_lab.pipeline import build_series
-from lstm_lab.training.run import build_datamodule, build_module, build_trainer
 
 # 300 points -> 195 training windows -> 13 batches of 16 per epoch; 2 epochs: 26 steps.
 TINY = [
@@ -27,11 +25,7 @@ TINY = [
 def curves(compose_train, run_dir, *overrides: str) -> dict[str, list[tuple[int, float]]]:
     """Fit in this process; every scalar tag of its TensorBoard events as [(step, value)]."""
     cfg = compose_train(*TINY, f"paths.run_dir={run_dir}", *overrides)
-    plain = validate(cfg)
-    torch.manual_seed(0)
-    datamodule = build_datamodule(cfg, plain, build_series(plain))
-    module = build_module(plain, cfg, datamodule.n_features, datamodule.scaler)
-    trainer = build_trainer(cfg, plain, enable_model_summary=False)
+    datamodule, module, trainer = fit_objects(cfg)
     trainer.fit(module, datamodule=datamodule)
     for logger in trainer.loggers:
         logger.finalize("success")

@@ -9,11 +9,8 @@ import pytest
 import torch
 from rich.console import Console
 
-from helpers import QUICK, run
-from lstm_lab.config import validate
-from lstm_lab.pipeline import build_series
+from helpers import QUICK, fit_objects, run
 from lstm_lab.training.progress import RichBar, metrics_text
-from lstm_lab.training.run import build_datamodule, build_module, build_trainer
 
 TINY = [*QUICK, "logger=csv", "model.hidden_size=8"]
 
@@ -42,12 +39,9 @@ class CountedBar(RichBar):
 
 
 def fit_and_test(compose_train, tmp_path, bar: RichBar, *overrides: str):
-    cfg = compose_train(*TINY, f"paths.run_dir={tmp_path}", *overrides)
-    plain = validate(cfg)
-    torch.manual_seed(0)
-    datamodule = build_datamodule(cfg, plain, build_series(plain))
-    module = build_module(plain, cfg, datamodule.n_features, datamodule.scaler)
-    trainer = build_trainer(cfg, plain, enable_model_summary=False)
+    datamodule, module, trainer = fit_objects(
+        compose_train(*TINY, f"paths.run_dir={tmp_path}", *overrides)
+    )
     (at,) = [i for i, c in enumerate(trainer.callbacks) if isinstance(c, RichBar)]
     trainer.callbacks[at] = bar  # the configured bar's place
     trainer.fit(module, datamodule=datamodule)

@@ -145,6 +145,23 @@ def _exit_status(code: object, err: io.StringIO) -> int:
     return 1
 
 
+def fit_objects(cfg, **trainer_overrides):
+    """(datamodule, module, trainer) of a composed lstm-train config, as a run builds them, for
+    a fit in this process: torch seeded with 0, no model summary."""
+    import torch
+
+    from lstm_lab.config import validate
+    from lstm_lab.pipeline import build_series
+    from lstm_lab.training.run import build_datamodule, build_module, build_trainer
+
+    plain = validate(cfg)
+    torch.manual_seed(0)
+    datamodule = build_datamodule(cfg, plain, build_series(plain))
+    module = build_module(plain, cfg, datamodule.n_features, datamodule.scaler)
+    trainer = build_trainer(cfg, plain, enable_model_summary=False, **trainer_overrides)
+    return datamodule, module, trainer
+
+
 def run_dirs(root: Path) -> list[Path]:
     return sorted(p for p in (root / "outputs" / "runs").glob("*") if p.is_dir())
 
