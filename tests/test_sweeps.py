@@ -16,7 +16,7 @@ import matplotlib.image
 import pytest
 import yaml
 
-from helpers import QUICK, hparams_session, load_events, read_metrics, run, sweep_dirs
+from helpers import QUICK, cli, hparams_session, load_events, read_metrics, run, sweep_dirs
 from lstm_lab.training.sweep_threads import threads_per_job
 
 ONE_EPOCH = [*QUICK, "trainer.max_epochs=1"]
@@ -221,3 +221,28 @@ def test_a_parallel_sweep_starts_its_longest_jobs_first(compose_train):
     # keys that do not set the length keep the sweeper's order, whatever their values
     assert longest_first(cfg, [["seed=3"], ["optimizer.lr=0.1"], ["seed=1"]]) == [0, 1, 2]
     assert longest_first(cfg, [["trainer.max_epochs=1"], ["trainer.max_epochs=9"]]) == [1, 0]
+
+
+@pytest.mark.slow
+def test_a_parallel_optuna_search_credits_each_trial_with_its_own_run(tmp_path):
+    """hparams_search=optuna launcher=joblib: the launcher starts a batch's longest trial first
+    and hands the results back in the sweeper's order, so Optuna's best trial is the run with
+    the lowest val/loss, with that run's parameters."""
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    sizes = [a for a in QUICK if not a.startswith("threads=")]  # the launcher sets the threads
+    search = ["hparams_search=optuna", "launcher=joblib", "hydra.sweeper.n_trials=4"]
+    proc = cli(*search, "hydra.sweeper.n_jobs=2", *sizes, "trainer.max_epochs=1", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    started = [int(n) for n in re.findall(r"#(\d+) : ", proc.stdout)]
+    assert sorted(started) == [0, 1, 2, 3] and started != [0, 1, 2, 3], "no trial was moved"
+    (sweep_dir,) = sweep_dirs(tmp_path)
+    runs = [p for p in sweep_dir.iterdir() if (p / "metrics.json").exists()]
+    assert len(runs) == 4
+    best_run = min(runs, key=lambda p: read_metrics(p)["best_val_loss"])
+    best = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
+    assert best["best_value"] == pytest.approx(read_metrics(best_run)["best_val_loss"])
+    config = yaml.safe_load((best_run / ".hydra" / "config.yaml").read_text())
+    assert best["best_params"]["model.hidden_size"] == config["model"]["hidden_size"]
+    assert best["best_params"]["model.num_layers"] == config["model"]["num_layers"]
+    assert best["best_params"]["optimizer.lr"] == pytest.approx(config["optimizer"]["lr"])
