@@ -18,9 +18,10 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import ProgressBar
-from rich import get_console
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+PURPLE = "#6206E0"  # Lightning's RichProgressBar colours its bars so
 
 
 def metrics_text(metrics: dict[str, Any]) -> str:
@@ -62,7 +63,9 @@ class RichBar(ProgressBar):
         self.enabled = True
         self.progress: Progress | None = None
         self.rows: dict[str, Any] = {}
-        self.console: Console | None = None  # None: rich's own (the one rich's logging uses)
+        # None: a console of its own for each stage, which finds the terminal as it is then
+        # (a warm server's forked run gets the command's terminal), as the report's tables do
+        self.console: Console | None = None
 
     def __getstate__(self) -> dict:
         # a spawned DDP process gets the callback without the live display (locks, a console)
@@ -81,11 +84,11 @@ class RichBar(ProgressBar):
         if self.progress is None:
             self.progress = ThrottledProgress(
                 TextColumn("{task.description}"),
-                BarColumn(),
+                BarColumn(complete_style=PURPLE, finished_style=PURPLE, pulse_style=PURPLE),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
                 TextColumn("{task.fields[metrics]}"),
-                console=self.console or get_console(),
+                console=self.console or Console(),
                 every=self.every,
             )
             self.progress.start()
