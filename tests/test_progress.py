@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import pickle
 
+import lightning as L
 import pytest
 import torch
 from rich.console import Console
@@ -72,6 +73,23 @@ def test_the_bar_draws_at_most_its_rate_and_once_at_each_stage_end(compose_train
     fast = CountedBar(refresh_per_second=1e9)
     _, fit = fit_and_test(compose_train, tmp_path / "fast", fast)
     assert fit["frames"] > 4 * 2
+
+
+class Says(L.Callback):
+    def on_train_epoch_end(self, trainer, pl_module):
+        pl_module.print(f"said at epoch {trainer.current_epoch}")
+
+
+def test_the_module_prints_with_the_bar_on(compose_train, tmp_path, capsys):
+    """LightningModule.print asks the progress bar (`is_enabled`), then prints (rich's live
+    display puts a terminal's prints above the bar)."""
+    bar = CountedBar(refresh_per_second=10)
+    datamodule, module, trainer = fit_objects(compose_train(*TINY, f"paths.run_dir={tmp_path}"))
+    (at,) = [i for i, c in enumerate(trainer.callbacks) if isinstance(c, RichBar)]
+    trainer.callbacks[at : at + 1] = [bar, Says()]
+    trainer.fit(module, datamodule=datamodule)
+    printed = capsys.readouterr().out
+    assert "said at epoch 0" in printed and "said at epoch 1" in printed
 
 
 def test_a_disabled_bar_draws_nothing(compose_train, tmp_path):

@@ -3,8 +3,8 @@
 Lightning's `RichProgressBar` draws from a thread of its own that wakes 100 times a second
 and takes the interpreter lock from the training thread each time, and it rebuilds the
 metrics on every batch; at the end of each stage the training thread waits for that thread's
-last sleep. For a small LSTM that is about 6 % of training (docs/benchmarks.md). `RichBar`
-draws the same rows (epoch, batches, elapsed time, speed, the progress-bar metrics) on the
+last sleep. For a small LSTM that is about 5 % of training (docs/benchmarks.md). `RichBar`
+draws the rows that matter (epoch, batches, elapsed time, the progress-bar metrics) on the
 training thread, at most `refresh_per_second` times a second, plus once at the end of each
 stage, so the last state is always shown. `callbacks.progress_bar._target_=
 lightning.pytorch.callbacks.RichProgressBar` brings Lightning's back.
@@ -61,7 +61,7 @@ class RichBar(ProgressBar):
             raise ValueError(f"refresh_per_second must be > 0, got {refresh_per_second}")
         self.every = 1.0 / refresh_per_second
         self.enabled = True
-        self.progress: Progress | None = None
+        self.progress: ThrottledProgress | None = None
         self.rows: dict[str, Any] = {}
         # None: a console of its own for each stage, which finds the terminal as it is then
         # (a warm server's forked run gets the command's terminal), as the report's tables do
@@ -71,6 +71,14 @@ class RichBar(ProgressBar):
         # a spawned DDP process gets the callback without the live display (locks, a console)
         return {**self.__dict__, "progress": None, "rows": {}, "console": None}
 
+    @property
+    def is_enabled(self) -> bool:  # LightningModule.print asks
+        return self.enabled
+
+    @property
+    def is_disabled(self) -> bool:
+        return not self.enabled
+
     def disable(self) -> None:
         self.enabled = False
 
@@ -78,7 +86,7 @@ class RichBar(ProgressBar):
         self.enabled = True
 
     # ---------------------------------------------------------------- drawing
-    def start(self) -> Progress | None:
+    def start(self) -> ThrottledProgress | None:
         if not self.enabled:
             return None
         if self.progress is None:
