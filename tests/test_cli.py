@@ -236,9 +236,11 @@ def test_a_ddp_rank_other_than_0_leaves_a_signal_stop_to_rank_0(
 
     from lstm_lab.cli.shell import run_cli
     from lstm_lab.training.stopped import RunStopped
+    from lstm_lab.user_errors import command_errors_as_exits, refusals_as_command_errors
 
-    def app():
-        raise RunStopped("interrupted by SIGTERM after training", exit_code=code)
+    def app():  # as lstm-train's task leaves: RunStopped -> CommandError -> CommandExit
+        with command_errors_as_exits(), refusals_as_command_errors():
+            raise RunStopped("interrupted by SIGTERM after training", exit_code=code)
 
     monkeypatch.setattr(sys, "argv", ["lstm-train"])
     monkeypatch.setenv("LSTM_LAB_VERBOSE", "0")

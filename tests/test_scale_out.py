@@ -104,6 +104,9 @@ def test_sigterm_in_a_ddp_test_lets_it_finish(tmp_path):
     proc = cli(*args, cwd=tmp_path, extra_env=env, timeout=120)
     assert proc.returncode == 143, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
+    # rank 1 leaves the line and the status to rank 0 (its 143 made Lightning's launcher
+    # SIGKILL rank 0 while it wrote the report)
+    assert proc.stderr.count("lstm-train: error:") == 1, proc.stderr[-3000:]
     (run_dir,) = run_dirs(tmp_path)
     assert proc.stderr.strip().splitlines()[-1] == (
         "lstm-train: error: interrupted by SIGTERM after training; the test and report were "

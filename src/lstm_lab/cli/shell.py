@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import hydra
 from omegaconf import DictConfig
@@ -60,17 +60,10 @@ def run_cli(app: Callable[[], object], prog: str) -> None:
 
             check_command_line(sys.argv[1:], CONFIG_DIR)  # the files Hydra will read, first
             app()
-    except CommandExit as stop:
-        print(f"{prog}: error: {stop.message}", file=sys.stderr)
-        sys.exit(stop.code)
+    except CommandExit as stop:  # from inside Hydra's app (the task's command_errors_as_exits)
+        leave(prog, stop.message, stop.code)
     except CommandError as error:
-        if error.exit_code in SIGNAL_STOPS and not rank_zero():
-            # A DDP process other than rank 0, stopped by a signal with all the others: rank 0
-            # reports the run and exits with the signal's status. A non-zero status here would
-            # make Lightning's launcher SIGKILL rank 0 while it writes metrics.json and the report.
-            sys.exit(0)
-        print(f"{prog}: error: {error}", file=sys.stderr)
-        sys.exit(error.exit_code)
+        leave(prog, str(error), error.exit_code)
     except KeyboardInterrupt:  # Ctrl-C where no stop was arranged (start-up, say): one line
         if verbose:
             raise
@@ -79,6 +72,17 @@ def run_cli(app: Callable[[], object], prog: str) -> None:
 
 
 SIGNAL_STOPS = (128 + signal.SIGINT, 128 + signal.SIGTERM)
+
+
+def leave(prog: str, message: str, code: int) -> NoReturn:
+    """`prog: error: <message>` and exit `code`; quietly 0 in a DDP process other than rank 0
+    that a signal stopped with all the others: rank 0 reports the run and exits with the
+    signal's status, and a non-zero status here would make Lightning's launcher SIGKILL rank 0
+    while it writes metrics.json and the report."""
+    if code in SIGNAL_STOPS and not rank_zero():
+        sys.exit(0)
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    sys.exit(code)
 
 
 def rank_zero() -> bool:
