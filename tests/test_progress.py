@@ -8,6 +8,7 @@ import pickle
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.callbacks import RichProgressBar
 from rich.console import Console
 
 from helpers import QUICK, fit_objects, run
@@ -122,3 +123,16 @@ def test_a_bad_rate_is_refused_in_one_line_naming_the_key(tmp_path, rate):
     assert proc.returncode != 0
     assert "callbacks.progress_bar" in proc.stderr and "refresh_per_second" in proc.stderr
     assert not list((tmp_path / "outputs").glob("runs/*")), "no run directory is left"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "bar"),
+    [
+        ([], RichBar),
+        (["callbacks.progress_bar=null"], RichProgressBar),  # Lightning's own (README)
+        (["callbacks.progress_bar=null", "+trainer.enable_progress_bar=false"], type(None)),
+    ],
+)
+def test_the_readme_bar_choices(compose_train, tmp_path, overrides, bar):
+    _, _, trainer = fit_objects(compose_train(*TINY, f"paths.run_dir={tmp_path}", *overrides))
+    assert type(trainer.progress_bar_callback) is bar
