@@ -57,6 +57,7 @@ def validate(cfg: DictConfig | Mapping, *, every_data_key: bool = True) -> dict:
         raise ConfigError("data.series.t_end", f"got {series['t_end']}; must be > t_start")
 
     _check_mode(plain["model"], plain["data"])
+    _check_progress_bar(plain)
 
     split = plain["data"]["split"]
     if split["train"] <= 0 or split["train"] + split["val"] >= 1:
@@ -90,6 +91,20 @@ def _require_data_keys(data: Any) -> None:
             f"missing{'' if len(missing) == 1 else ' ' + ', '.join(missing)}; a data option sets "
             "every data key but shuffle and transform: begin its file with "
             "'defaults: [sine, _self_]' (or csv) to take the bundled ones",
+        )
+
+
+def _check_progress_bar(plain: dict) -> None:
+    """Lightning refuses a progress-bar callback on a Trainer told to show none; say which
+    key to change (configs/callbacks/default.yaml has one)."""
+    trainer = plain.get("trainer") or {}
+    if trainer.get("enable_progress_bar") is False and (plain.get("callbacks") or {}).get(
+        "progress_bar"
+    ):
+        raise ConfigError(
+            "trainer.enable_progress_bar",
+            "got false with callbacks.progress_bar set, a bar for a Trainer that shows none; "
+            "set callbacks.progress_bar=null too",
         )
 
 
