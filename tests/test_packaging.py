@@ -135,3 +135,16 @@ def test_installed_tool_runs_from_an_empty_folder_as_the_checkout_does(
     run(venv_bin / "lstm-compare", "outputs/runs", cwd=empty)
     rows = (empty / "outputs" / "runs" / "comparison.csv").read_text().strip().splitlines()
     assert len(rows) == 1 + 2
+
+
+def test_hydra_finds_the_installed_launcher_by_its_own_scan(venv_bin, tmp_path):
+    """A wheel's hydra_plugins/lstm_lab_launchers is found by Hydra's plugin scan (an editable
+    install's is not: lstm-train registers it by hand), so a user's own Hydra app gets
+    launcher=joblib's launcher too."""
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    scan = (
+        "from hydra.core.plugins import Plugins; from hydra.plugins.launcher import Launcher; "
+        "print([c.__module__ + '.' + c.__name__ for c in Plugins.instance().discover(Launcher)])"
+    )
+    found = run(venv_bin / "python", "-c", scan, cwd=tmp_path).stdout
+    assert "hydra_plugins.lstm_lab_launchers.longest_first.LongestFirstJoblibLauncher" in found
