@@ -15,6 +15,7 @@ from helpers import QUICK, fit_objects, run
 from lstm_lab.training.progress import RichBar, metrics_text
 
 TINY = [*QUICK, "logger=csv", "model.hidden_size=8"]
+LOSSES = ("train/loss", "val/loss")
 
 
 class CountedBar(RichBar):
@@ -47,7 +48,7 @@ def fit_and_test(compose_train, tmp_path, bar: RichBar, *overrides: str):
     (at,) = [i for i, c in enumerate(trainer.callbacks) if isinstance(c, RichBar)]
     trainer.callbacks[at] = bar  # the configured bar's place
     trainer.fit(module, datamodule=datamodule)
-    fit = {"frames": bar.frames, "val/loss": float(trainer.callback_metrics["val/loss"])}
+    fit = {"frames": bar.frames, **{k: float(trainer.callback_metrics[k]) for k in LOSSES}}
     trainer.test(module, datamodule=datamodule, verbose=False)
     return trainer, fit
 
@@ -58,8 +59,9 @@ def test_the_bar_shows_the_last_epoch_its_metrics_and_the_test(compose_train, tm
     shown = bar.out.getvalue()
     last = trainer.max_epochs - 1
     assert f"Epoch {last}/{last}" in shown
-    assert f"val/loss: {fit['val/loss']:.4g}" in shown
-    assert "train/loss: " in shown
+    final = shown[shown.rindex(f"Epoch {last}/{last}") :].splitlines()[0]
+    for loss in LOSSES:  # the last epoch's, in the last frame of the fit
+        assert f"{loss}: {fit[loss]:.4g}" in final
     assert "Testing" in shown
     assert bar.progress is None  # stopped at the end of each stage
 

@@ -103,18 +103,18 @@ class RichBar(ProgressBar):
             self.rows = {}
         return self.progress
 
-    def row(self, name: str, description: str, total: float, metrics: str = "") -> None:
-        """Show row `name` from 0 of `total` (inf or 0: no total known)."""
+    def row(self, name: str, description: str, total: float) -> None:
+        """Show row `name` from 0 of `total` (inf or 0: no total known), no metrics yet."""
         progress = self.start()
         if progress is None:
             return
         total = None if total in (0, float("inf")) else int(total)
         if name in self.rows:
             progress.reset(
-                self.rows[name], total=total, description=description, visible=True, metrics=metrics
+                self.rows[name], total=total, description=description, visible=True, metrics=""
             )
         else:
-            self.rows[name] = progress.add_task(description, total=total, metrics=metrics)
+            self.rows[name] = progress.add_task(description, total=total, metrics="")
 
     def advance(self, name: str, done: int) -> None:
         if self.progress is not None and name in self.rows:
@@ -140,6 +140,8 @@ class RichBar(ProgressBar):
 
     # ---------------------------------------------------------------- training
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # the metrics of the epoch before: the module logs an epoch's train/loss after the
+        # progress bar's on_train_epoch_end (Lightning calls the callbacks' hook first)
         last = trainer.max_epochs - 1 if trainer.max_epochs not in (None, -1) else "?"
         self.row("train", f"Epoch {trainer.current_epoch}/{last}", self.total_train_batches)
         self.show_metrics(trainer, pl_module)
@@ -148,9 +150,6 @@ class RichBar(ProgressBar):
         if "train" not in self.rows:  # resumed in the middle of an epoch
             self.on_train_epoch_start(trainer, pl_module)
         self.advance("train", batch_idx + 1)
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.show_metrics(trainer, pl_module)
 
     # ---------------------------------------------------------------- evaluation
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -182,6 +181,7 @@ class RichBar(ProgressBar):
 
     # ---------------------------------------------------------------- the end of a stage
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.show_metrics(trainer, pl_module)  # the last epoch's train/loss, logged by now
         self.stop()
 
     def on_exception(self, trainer: L.Trainer, pl_module, exception: BaseException) -> None:
