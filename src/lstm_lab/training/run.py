@@ -36,6 +36,7 @@ from lstm_lab.training.safeguards import (
     ctrl_c_stops_after_batch,
     finish_before_stopping,
 )
+from lstm_lab.training.step import step_arguments
 from lstm_lab.training.stopped import RunStopped
 from lstm_lab.training.strategies import steps_per_call
 from lstm_lab.training.threads import set_threads, shape_of
@@ -153,7 +154,8 @@ def _try_factories(optimizer, scheduler) -> None:
 def build_trainer(cfg: DictConfig, plain: dict, **overrides: Any) -> L.Trainer:
     """The Trainer of a run: the configured callbacks and loggers, plus the safeguards every
     run carries (NaN stop, exact-resume state, checkpoint on interrupt, the process's torch
-    settings: threads, deterministic algorithms without the fill of new tensors)."""
+    settings: threads, deterministic algorithms without the fill of new tensors), and for a
+    32-bit run the shorter optimizer step (training/step.py)."""
     return instantiate(
         cfg.trainer,
         callbacks=[
@@ -165,6 +167,7 @@ def build_trainer(cfg: DictConfig, plain: dict, **overrides: Any) -> L.Trainer:
             RunProgress(plain.get("threads")),
         ],
         logger=instantiate_all(cfg.get("logger")),
+        **step_arguments(cfg.trainer, overrides),
         **overrides,
     )
 
