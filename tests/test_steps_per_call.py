@@ -149,6 +149,40 @@ def test_batch_groups_cover_the_epoch_and_resume_at_a_group():
         assert all(torch.equal(a[0], b[0]) for a, b in zip(got, want, strict=True))
 
 
+def one_gather_per_batch(batches: TensorBatches) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The batches of TensorBatches' next epoch, each gathered on its own (as it did before
+    gathering a group at once): batch b is positions b * global_batch + rank + k * world_size."""
+    n, size, ws = len(batches.x), batches.global_batch, batches.world_size
+    order = torch.arange(n)
+    if batches.shuffle:
+        gen = torch.Generator().manual_seed(batches.seed * 100_003 + batches.epoch)
+        order = torch.randperm(n, generator=gen)
+    shards = [order[b * size + batches.rank : (b + 1) * size : ws] for b in range(len(batches))]
+    return [(batches.x[i], batches.y[i]) for i in shards[batches.start :]]
+
+
+@pytest.mark.parametrize(
+    "n,batch_size,world_size", [(50, 4, 1), (50, 4, 2), (23, 3, 3), (25, 4, 3), (7, 8, 1)]
+)
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_a_group_gathered_at_once_holds_the_batches_gathered_one_by_one(
+    n, batch_size, world_size, shuffle
+):
+    x = torch.randn(n, 5, 2)
+    y = torch.arange(float(n)).reshape(n, 1)
+    for rank in range(world_size):
+        for start in (0, 1):
+            for count in (1, 2, 3, 16):
+                batches = TensorBatches(x, y, batch_size, shuffle, 7, rank, world_size)
+                batches.load_state_dict({"epoch": 3, "start": start})
+                want = one_gather_per_batch(batches)
+                got = [batch for group in batches.groups(count) for batch in group]
+                assert len(got) == len(want) == len(batches) - start
+                for (gx, gy), (wx, wy) in zip(got, want, strict=True):
+                    assert torch.equal(gx, wx) and torch.equal(gy, wy)
+                assert (batches.epoch, batches.start) == (4, 0)
+
+
 @pytest.mark.slow
 def test_a_new_run_from_a_checkpoint_continues_its_steps_or_is_refused(tmp_path):
     first = train(tmp_path, *QUICK, "model.steps_per_call=4")  # 2 epochs of 13 steps

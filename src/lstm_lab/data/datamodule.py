@@ -54,19 +54,34 @@ class TensorBatches:
         return full + (rest >= self.world_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for group in self.groups(1):
+            yield from group
+
+    def groups(self, count: int) -> Iterator[list[tuple[torch.Tensor, torch.Tensor]]]:
+        """This epoch's batches, `count` at a time (the epoch's last group may be shorter).
+
+        The windows of a group are gathered at once and each batch is a slice of them: the
+        same values as a gather per batch, with two indexing kernels per group instead of three
+        per batch. A process's shard of consecutive global batches is one strided run of
+        positions (batch b holds positions b * global_batch + rank + k * world_size)."""
         n, size = len(self.x), self.global_batch
         if self.shuffle:
             gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
             order = torch.randperm(n, generator=gen).to(self.x.device)
         self.epoch += 1
         first, self.start = self.start, 0
-        for b in range(first, len(self)):
-            shard = slice(b * size + self.rank, (b + 1) * size, self.world_size)
+        total, per = len(self), self.batch_size
+        for g in range(first, total, count):
+            span = slice(g * size + self.rank, min(g + count, total) * size, self.world_size)
             if self.shuffle:
-                idx = order[shard]
-                yield self.x[idx], self.y[idx]
+                idx = order[span]
+                xs, ys = self.x[idx], self.y[idx]
             else:
-                yield self.x[shard], self.y[shard]
+                xs, ys = self.x[span], self.y[span]
+            if count == 1:
+                yield [(xs, ys)]
+            else:
+                yield [(xs[i : i + per], ys[i : i + per]) for i in range(0, len(xs), per)]
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self.epoch, "start": self.start}
@@ -101,14 +116,7 @@ class BatchGroups:
         return -(-len(self.batches) // self.size)
 
     def __iter__(self) -> Iterator[list[tuple[torch.Tensor, torch.Tensor]]]:
-        group = []
-        for batch in self.batches:
-            group.append(batch)
-            if len(group) == self.size:
-                yield group
-                group = []
-        if group:
-            yield group
+        return self.batches.groups(self.size)
 
     def state_dict(self) -> dict[str, int]:
         state = self.batches.state_dict()

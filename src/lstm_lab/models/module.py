@@ -157,10 +157,11 @@ class RegressionModule(L.LightningModule):
 
         `loss.backward()`, not `manual_backward`: the same arithmetic where steps_per_call
         applies (no gradient scaler, one process), without two sweeps of backward hooks per
-        step; the only one that matters, the non-finite loss check, runs here. The step's
-        sweep of `on_before_optimizer_step` hooks is the price of counting `global_step`
-        publicly; zeroing the gradients directly (torch's zero_grad adds a profiler record)
-        wins most of it back.
+        step; the only one that matters, the non-finite loss check, runs here. The step
+        itself goes through the LightningOptimizer, which counts `global_step` publicly; for a
+        32-bit run its precision plugin (training/step.py) calls the step's hooks and the
+        optimizer directly. Zeroing the gradients directly skips torch's zero_grad profiler
+        record.
         """
         trainer = self.trainer
         optimizer = self.optimizers()
