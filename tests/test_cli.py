@@ -46,6 +46,15 @@ def test_run_directory_holds_every_artefact(short_run):
     assert "git_commit" in metrics and metrics["wall_time_s"] > 0
 
 
+def test_a_run_prints_no_warning(quick_run):
+    # Lightning warned on every run that `.test(ckpt_path="best")` picks the first of the two
+    # ModelCheckpoint callbacks (best.ckpt's and last.ckpt's); the run now names the file
+    output = quick_run.proc.stdout + quick_run.proc.stderr
+    warned = [line for line in output.splitlines() if "warn" in line.lower()]
+    assert not warned, warned
+    assert "ModelCheckpoint" not in output
+
+
 def test_tensorboard_has_curves_images_and_real_hparams(short_run):
     run_dir, _ = short_run
     events = load_events(run_dir)

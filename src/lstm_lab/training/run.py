@@ -244,7 +244,9 @@ def _test_and_report(trainer, module, datamodule, plain: dict, start: float, ori
     run_dir = Path(plain["paths"]["run_dir"])
     trained_at = process_age_s()
     fitted = progress(trainer, module)  # read before test: a spawned test resets the metrics
-    best = "best" if _best_path(trainer) else None
+    # the path itself, not "best": with last.ckpt's ModelCheckpoint beside best.ckpt's,
+    # "best" makes Lightning warn on every run that it picks the first checkpoint callback
+    best = _best_path(trainer)
     tested = trainer.test(
         module, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=WEIGHTS_ONLY
     )[0]
