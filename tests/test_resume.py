@@ -154,6 +154,8 @@ def test_non_finite_loss_stops_at_once_and_keeps_the_best_checkpoint(tmp_path):
 
 
 def test_resume_refuses_a_checkpoint_that_would_run_code(runs, tmp_path):
+    # lstm_train, not run: the copied run's config names the fault callback, which a resume
+    # imports (as a user's own callback, from their PYTHONPATH) before it reads the checkpoint
     done = runs
     run_dir = tmp_path / "outputs" / "runs" / "copied"
     shutil.copytree(done["left alone"], run_dir)
@@ -162,7 +164,7 @@ def test_resume_refuses_a_checkpoint_that_would_run_code(runs, tmp_path):
     shutil.copy(tmp_path / "evil.ckpt", run_dir / "checkpoints" / "last.ckpt")
     before = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*"))
 
-    proc = run("resume=outputs/runs/copied", cwd=tmp_path)
+    proc, _ = lstm_train(tmp_path, "resume=outputs/runs/copied")
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
         f"lstm-train: error: resume: {run_dir / 'checkpoints' / 'last.ckpt'}: asks "
@@ -179,17 +181,17 @@ def test_resume_refusals_leave_the_run_as_it_was(runs, tmp_path):
     shutil.copytree(done["left alone"], run_dir)
     saved = (run_dir / ".hydra" / "config.yaml").read_text()
 
-    proc = run("resume=outputs/runs/copied", cwd=tmp_path)
+    proc, _ = lstm_train(tmp_path, "resume=outputs/runs/copied")
     assert proc.returncode == 2 and "has already completed" in proc.stderr
 
     (run_dir / "metrics.json").unlink()
-    proc = run("resume=outputs/runs/copied", "model.hidden_size=3", cwd=tmp_path)
+    proc, _ = lstm_train(tmp_path, "resume=outputs/runs/copied", "model.hidden_size=3")
     assert proc.stderr.strip() == (
         "lstm-train: error: resume: a resumed run keeps its saved config; drop model.hidden_size=3"
     )
 
     shutil.rmtree(run_dir / "checkpoints")
-    proc = run("resume=outputs/runs/copied", cwd=tmp_path)
+    proc, _ = lstm_train(tmp_path, "resume=outputs/runs/copied")
     assert proc.returncode == 2 and "has no last.ckpt to continue from" in proc.stderr
     assert run_dirs(tmp_path) == [run_dir], "the run directory is kept, and no other made"
     assert (run_dir / ".hydra" / "config.yaml").read_text() == saved
