@@ -120,6 +120,36 @@ def test_a_plot_cut_off_while_written_leaves_no_half_png(tmp_path, monkeypatch):
     assert written.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and written.stat().st_size > 100
 
 
+def test_a_sweep_figure_cut_off_while_written_leaves_no_half_png(tmp_path, monkeypatch):
+    """The same for the figures of a sweep's report and lstm-compare (plots.save_figure): a
+    figure cut off while written leaves neither half a PNG nor its temporary file."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.figure
+    import matplotlib.pyplot as plt
+
+    from lstm_lab.evaluation.plots import save_figure
+
+    real = matplotlib.figure.Figure.savefig
+
+    def cut_off(self, fname, **kwargs):
+        real(self, fname, **kwargs)
+        Path(fname).write_bytes(Path(fname).read_bytes()[:100])
+        raise KeyboardInterrupt
+
+    path = tmp_path / "figures" / "mse_by_hidden.png"
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", cut_off)
+    with pytest.raises(KeyboardInterrupt):
+        save_figure(plt.figure(figsize=(2, 2)), path)
+    assert list(path.parent.iterdir()) == []
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", real)
+    save_figure(plt.figure(figsize=(2, 2)), path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 100
+    assert sorted(p.name for p in path.parent.iterdir()) == ["mse_by_hidden.png"]
+    plt.close("all")
+
+
 def test_after_training_a_first_signal_is_noted_and_a_ctrl_c_after_it_aborts():
     import os
     import signal

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
@@ -78,7 +79,14 @@ def plot_error_vs_horizon(mse_by_step: dict[str, np.ndarray], title: str, path: 
 
 
 def save_figure(fig, path: Path | None) -> None:
-    """Write the figure as PNG when a path is given, creating its folder."""
+    """Write the figure when a path is given (its format from the suffix: PNG), creating its
+    folder; written whole under a temporary name, then renamed, so the path never holds half a
+    file (a signal or an error while it is written leaves the one before, or none)."""
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            fig.savefig(tmp, format=path.suffix.lstrip(".") or "png")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
