@@ -5,12 +5,13 @@ a profiler, another precision, plugins of the run's own)."""
 from __future__ import annotations
 
 import lightning as L
+import pytest
 import torch
 from lightning.pytorch.plugins import MixedPrecision, Precision
 from lightning.pytorch.profilers import SimpleProfiler
 
 from helpers import fit_objects
-from lstm_lab.training.step import DirectStep
+from lstm_lab.training.step import DirectStep, step_arguments
 
 TINY = [
     "data.series.n_points=300",
@@ -90,3 +91,28 @@ def test_other_precisions_and_a_runs_own_plugins_keep_lightnings(compose_train, 
     )
     _, _, trainer = fit_objects(cfg)
     assert type(trainer.precision_plugin) is Precision
+
+
+@pytest.mark.parametrize(
+    "overrides,direct",
+    [
+        ([], True),
+        (["trainer.precision=32"], True),
+        (["trainer.precision=null"], True),
+        (["+trainer.strategy=single_device"], True),
+        (["+trainer.strategy=ddp_spawn"], True),
+        (["trainer=ddp", "trainer.accelerator=cpu"], True),
+        (["trainer.precision=64-true"], False),
+        (["+trainer.strategy=fsdp"], False),  # FSDP takes only its own precision plugin
+        (["+trainer.strategy=deepspeed"], False),
+        (["+trainer.strategy={_target_: lightning.pytorch.strategies.DDPStrategy}"], False),
+        (["+trainer.plugins=[]"], False),
+    ],
+)
+def test_which_runs_step_directly(compose_train, overrides, direct):
+    cfg = compose_train(*overrides)
+    arguments = step_arguments(cfg.trainer, {})
+    assert (arguments.get("plugins") is not None) == direct
+    if direct:
+        (plugin,) = arguments["plugins"]
+        assert type(plugin) is DirectStep and arguments["precision"] is None

@@ -16,8 +16,10 @@ that path does more:
 Gradient clipping is not affected: Lightning clips in automatic optimization only, which
 takes Lightning's path.
 
-build_trainer (training/run.py) uses it for `trainer.precision: 32-true` when the run sets no
-`trainer.plugins` of its own; other precisions keep Lightning's plugin.
+build_trainer (training/run.py) uses it for `trainer.precision: 32-true` under the strategies
+that take any precision plugin (auto, single_device, the ddp family) when the run sets no
+`trainer.plugins` of its own; other precisions and strategies (fsdp and deepspeed want their
+own plugin) keep Lightning's.
 """
 
 from __future__ import annotations
@@ -54,12 +56,19 @@ class DirectStep(Precision):
 
 
 def step_arguments(trainer_cfg: Any, overrides: dict[str, Any]) -> dict[str, Any]:
-    """The Trainer arguments that give a run DirectStep: for `precision` 32-true, unless the
-    config or the caller sets `plugins` (or the caller sets `precision`); else none."""
-    if "precision" in overrides or "plugins" in overrides:
+    """The Trainer arguments that give a run DirectStep: for `precision` 32-true (Lightning's
+    default) under auto, single_device or a ddp strategy, unless the config or the caller sets
+    `plugins` (or the caller sets `precision` or `strategy`); else none."""
+    if {"precision", "plugins", "strategy"} & overrides.keys():
         return {}
     if trainer_cfg.get("plugins") is not None:
         return {}
-    if str(trainer_cfg.get("precision", "32-true")) not in FULL_PRECISION:
+    precision = trainer_cfg.get("precision", "32-true")
+    if precision is not None and str(precision) not in FULL_PRECISION:
+        return {}
+    strategy = trainer_cfg.get("strategy", "auto")
+    if not isinstance(strategy, str) or not (
+        strategy in ("auto", "single_device") or strategy.startswith("ddp")
+    ):
         return {}
     return {"precision": None, "plugins": [DirectStep()]}
