@@ -36,7 +36,7 @@ from lstm_lab.training.safeguards import (
     ctrl_c_stops_after_batch,
     finish_before_stopping,
 )
-from lstm_lab.training.step import step_arguments
+from lstm_lab.training.step import use_direct_step
 from lstm_lab.training.stopped import RunStopped
 from lstm_lab.training.strategies import steps_per_call
 from lstm_lab.training.threads import set_threads, shape_of
@@ -156,7 +156,7 @@ def build_trainer(cfg: DictConfig, plain: dict, **overrides: Any) -> L.Trainer:
     run carries (NaN stop, exact-resume state, checkpoint on interrupt, the process's torch
     settings: threads, deterministic algorithms without the fill of new tensors), and for a
     32-bit run the shorter optimizer step (training/step.py)."""
-    return instantiate(
+    trainer = instantiate(
         cfg.trainer,
         callbacks=[
             *instantiate_all(cfg.get("callbacks")),
@@ -167,9 +167,10 @@ def build_trainer(cfg: DictConfig, plain: dict, **overrides: Any) -> L.Trainer:
             RunProgress(plain.get("threads")),
         ],
         logger=instantiate_all(cfg.get("logger")),
-        **step_arguments(cfg.trainer, overrides),
         **overrides,
     )
+    use_direct_step(trainer)
+    return trainer
 
 
 def train_and_test(

@@ -16,10 +16,10 @@ that path does more:
 Gradient clipping is not affected: Lightning clips in automatic optimization only, which
 takes Lightning's path.
 
-build_trainer (training/run.py) uses it for `trainer.precision: 32-true` under the strategies
-that take any precision plugin (auto, single_device, the ddp family) when the run sets no
-`trainer.plugins` of its own; other precisions and strategies (fsdp and deepspeed want their
-own plugin) keep Lightning's.
+build_trainer (training/run.py) puts it in place of Lightning's own 32-bit plugin, exactly
+that class (`trainer.precision: 32-true`, under any strategy that chose it); the plugins of
+other precisions, of strategies with their own (FSDP, DeepSpeed, XLA) and a precision plugin
+of a run's own (`trainer.plugins`) stay.
 """
 
 from __future__ import annotations
@@ -31,8 +31,6 @@ import lightning as L
 from lightning.pytorch.core.optimizer import do_nothing_closure
 from lightning.pytorch.plugins import Precision
 from lightning.pytorch.profilers import PassThroughProfiler
-
-FULL_PRECISION = ("32", "32-true")
 
 
 class DirectStep(Precision):
@@ -55,20 +53,8 @@ class DirectStep(Precision):
         return optimizer.step(**kwargs)
 
 
-def step_arguments(trainer_cfg: Any, overrides: dict[str, Any]) -> dict[str, Any]:
-    """The Trainer arguments that give a run DirectStep: for `precision` 32-true (Lightning's
-    default) under auto, single_device or a ddp strategy, unless the config or the caller sets
-    `plugins` (or the caller sets `precision` or `strategy`); else none."""
-    if {"precision", "plugins", "strategy"} & overrides.keys():
-        return {}
-    if trainer_cfg.get("plugins") is not None:
-        return {}
-    precision = trainer_cfg.get("precision", "32-true")
-    if precision is not None and str(precision) not in FULL_PRECISION:
-        return {}
-    strategy = trainer_cfg.get("strategy", "auto")
-    if not isinstance(strategy, str) or not (
-        strategy in ("auto", "single_device") or strategy.startswith("ddp")
-    ):
-        return {}
-    return {"precision": None, "plugins": [DirectStep()]}
+def use_direct_step(trainer: L.Trainer) -> None:
+    """DirectStep in place of the trainer's precision plugin when that is Lightning's own
+    32-bit `Precision` (not a subclass), through the strategy's public setter."""
+    if type(trainer.strategy.precision_plugin) is Precision:
+        trainer.strategy.precision_plugin = DirectStep()
