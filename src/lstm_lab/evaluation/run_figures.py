@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -10,7 +9,12 @@ import numpy as np
 
 from lstm_lab.evaluation.horizon import log_by_step
 from lstm_lab.evaluation.metrics import errors, mse_by_step
-from lstm_lab.evaluation.plots import plot_error_vs_horizon, plot_prediction, plot_rollout
+from lstm_lab.evaluation.plots import (
+    plot_error_vs_horizon,
+    plot_prediction,
+    plot_rollout,
+    written_whole,
+)
 from lstm_lab.evaluation.suite import ForecastEvaluation
 
 # File stem in the plot directory -> TensorBoard tag suffix.
@@ -106,9 +110,8 @@ def save_figures(
     for stem, fig in figures.items():
         fig.canvas.draw()
         pixels = np.asarray(fig.canvas.buffer_rgba())
-        tmp = plot_dir / f"{stem}.png.tmp"  # written whole, then renamed: never half a PNG
-        imsave(tmp, pixels, dpi=fig.dpi, format="png")
-        os.replace(tmp, plot_dir / f"{stem}.png")
+        with written_whole(plot_dir / f"{stem}.png") as tmp:  # never half a PNG
+            imsave(tmp, pixels, dpi=fig.dpi, format="png")
         for writer in writers:
             writer.add_image(
                 f"{tag_prefix}/{FIGURES[stem]}", pixels[..., :3], step, dataformats="HWC"
