@@ -251,7 +251,7 @@ def _test_and_report(trainer, module, datamodule, plain: dict, start: float, ori
     tested = trainer.test(
         module, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=WEIGHTS_ONLY
     )[0]
-    load_tested_weights(trainer, module, _best_path(trainer))
+    load_tested_weights(trainer, module, best)
     test = {k.split("/", 1)[1]: float(v) for k, v in tested.items() if k.startswith("test/")}
 
     metrics = {
