@@ -25,6 +25,7 @@ from lstm_lab.models.stateful import StatefulRegressionModule
 from lstm_lab.records.hparams_tab import log_hparams
 from lstm_lab.records.report import hparams_of, print_summary, process_age_s, run_info, write_json
 from lstm_lab.records.rundirs import checkpoint_dir, resume_command
+from lstm_lab.training.checkpoint_io import use_local_checkpoint_io
 from lstm_lab.training.distributed import RunProgress, load_tested_weights, progress, run_progress
 from lstm_lab.training.failures import failure_reason
 from lstm_lab.training.memory import is_out_of_memory
@@ -170,6 +171,7 @@ def build_trainer(cfg: DictConfig, plain: dict, **overrides: Any) -> L.Trainer:
         **overrides,
     )
     use_direct_step(trainer)
+    use_local_checkpoint_io(trainer)
     return trainer
 
 
