@@ -53,6 +53,8 @@ def test_a_run_prints_no_warning(quick_run):
     warned = [line for line in output.splitlines() if "warn" in line.lower()]
     assert not warned, warned
     assert "ModelCheckpoint" not in output
+    # the model summary, without the FLOPs column Lightning filled with zeros (training/summary.py)
+    assert "Total params" in output and "FLOPs" not in output
 
 
 def test_tensorboard_has_curves_images_and_real_hparams(short_run):
