@@ -66,9 +66,9 @@ bench-horizon: $(STAMP)
 PEERS_VENV := .venv-peers
 PEERS_STAMP := $(PEERS_VENV)/.installed
 
-$(PEERS_STAMP): pyproject.toml constraints.txt
+$(PEERS_STAMP): pyproject.toml constraints.txt constraints-peers.txt
 	test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
-	$(PEERS_VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[peers]'
+	$(PEERS_VENV)/bin/python -m pip install --quiet -c constraints.txt -c constraints-peers.txt -e '.[peers]'
 	touch $(PEERS_STAMP)
 
 bench-peers: $(PEERS_STAMP)
