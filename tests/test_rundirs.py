@@ -8,8 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import yaml
 
-from helpers import BIN, QUICK, read_metrics, run_dirs
+from helpers import BIN, QUICK, read_metrics, run, run_dirs
 from lstm_lab import CONFIG_DIR
+from lstm_lab.config.files import check_run_dirs
+from lstm_lab.config.keyspec import ConfigError
 from lstm_lab.records.rundirs import claim_dir, job_subdir, resume_command
 from lstm_lab.records.runnames import (
     run_name,
@@ -59,6 +61,75 @@ def test_two_runs_started_together_with_the_same_name_keep_apart(tmp_path):
         assert len(pids) == 1
         writers.append(pids.pop())
     assert writers[0] != writers[1]
+
+
+def test_a_run_directory_of_ones_choice_holds_the_whole_run_and_is_never_reused(tmp_path):
+    chosen = tmp_path / "mine" / "first"
+    done = run(*QUICK, "trainer.max_epochs=1", f"hydra.run.dir={chosen}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not run_dirs(tmp_path)  # nothing under outputs/runs
+    # the config and log Hydra keeps beside what the run writes: lstm-eval finds a run there
+    assert (chosen / ".hydra" / "config.yaml").is_file() and (chosen / "train.log").is_file()
+    assert read_metrics(chosen)["status"] == "completed"
+    evaluated = run("run_dir=" + str(chosen), prog="lstm-eval", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    # a second run there would write over the first one's files: refused before it starts
+    before = {p: p.read_bytes() for p in chosen.rglob("*") if p.is_file()}
+    again = run(*QUICK, f"hydra.run.dir={chosen}", cwd=tmp_path)
+    assert again.returncode == 2
+    assert again.stderr.strip() == (
+        f"lstm-train: error: hydra.run.dir: {chosen} holds a run already, whose files a new "
+        f"run would write over; choose a new directory, or continue that run with "
+        f"resume={chosen}"
+    )
+    assert {p: p.read_bytes() for p in chosen.rglob("*") if p.is_file()} == before
+
+
+def test_paths_run_dir_on_the_command_line_is_refused_before_anything_is_written(tmp_path):
+    # it would have split a run: its files there, Hydra's config and log under outputs/runs
+    proc = run(*QUICK, f"paths.run_dir={tmp_path / 'here'}", cwd=tmp_path)
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("lstm-train: error: paths.run_dir: got ")
+    assert "hydra.run.dir=<dir>" in line and "paths.output_root=<dir>" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    # what the line offers instead: the folder runs go under
+    moved = run(
+        *QUICK, "trainer.max_epochs=1", f"paths.output_root={tmp_path / 'else'}", cwd=tmp_path
+    )
+    assert moved.returncode == 0, moved.stderr[-2000:]
+    (run_dir,) = (tmp_path / "else" / "runs").iterdir()
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+    assert read_metrics(run_dir)["status"] == "completed"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["else"]
+
+
+@pytest.mark.parametrize(
+    "env,refused",
+    [
+        ({}, True),
+        ({"SLURM_NTASKS": "1"}, True),  # a one-task SLURM job is a single run
+        # Lightning's `ddp` reruns the command for rank 1 naming rank 0's hydra.run.dir
+        ({"LOCAL_RANK": "1"}, False),
+        # torchrun's processes and SLURM's tasks: any of them may create the folder first
+        ({"RANK": "0", "LOCAL_RANK": "0"}, False),
+        ({"SLURM_NTASKS": "4"}, False),
+    ],
+)
+def test_a_taken_run_directory_is_refused_only_to_a_command_run_once(
+    tmp_path, monkeypatch, env, refused
+):
+    for name in ("LOCAL_RANK", "RANK", "SLURM_NTASKS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    (tmp_path / "metrics.json").write_text("{}")
+    if refused:
+        with pytest.raises(ConfigError, match="holds a run already"):
+            check_run_dirs([f"hydra.run.dir={tmp_path}"])
+    else:
+        check_run_dirs([f"hydra.run.dir={tmp_path}"])
+    check_run_dirs([f"hydra.run.dir={tmp_path / 'new'}"])  # a new folder: always free
 
 
 def test_sweep_runs_are_named_by_the_keys_the_sweep_varies():

@@ -126,7 +126,8 @@ def _command(name: str, config, run: Callable[[DictConfig, Path], Any], app: str
         from lstm_lab import CONFIG_DIR
         from lstm_lab.config.files import check_command_line
 
-        check_command_line(args or [], CONFIG_DIR)  # as lstm-train: the files Hydra will read
+        # as the command line: the files Hydra will read, and where lstm-train puts its run
+        check_command_line(args or [], CONFIG_DIR, train=name == "train")
     if args is not None and any(a.startswith("-") for a in overrides):  # -m, --cfg, ...
         return _run_app(app, name, args)
     with refusals_as_command_errors():

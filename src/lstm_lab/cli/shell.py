@@ -58,7 +58,8 @@ def run_cli(app: Callable[[], object], prog: str) -> None:
         with refusals_as_command_errors():  # Hydra's refusals before the task starts
             from lstm_lab.config.files import check_command_line
 
-            check_command_line(sys.argv[1:], CONFIG_DIR)  # the files Hydra will read, first
+            # the files Hydra will read, first
+            check_command_line(sys.argv[1:], CONFIG_DIR, train=prog == "lstm-train")
             app()
     except CommandExit as stop:  # from inside Hydra's app (the task's command_errors_as_exits)
         leave(prog, stop.message, stop.code)

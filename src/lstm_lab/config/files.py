@@ -8,6 +8,7 @@ the file, and the line where the parser knows it: no run directory is made, noth
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -115,12 +116,59 @@ def check_optional_choices(argv: list[str], folders: list[Path]) -> None:
                 )
 
 
-def check_command_line(argv: list[str], config_dir: str | Path) -> None:
-    """Every --config-dir of a command line, and the optional groups it chooses (see above)."""
+def holds_a_run(folder: Path) -> bool:
+    """A folder a run has written to: its config, checkpoints or metrics."""
+    return any((folder / name).exists() for name in (".hydra", "checkpoints", "metrics.json"))
+
+
+def one_of_several() -> bool:
+    """A process started beside others of the same command, which share its run directory and
+    may write to it first: the copies Lightning's `ddp` starts for ranks 1, 2, ... (their
+    command line names rank 0's directory), torchrun's and SLURM's tasks."""
+    env = os.environ
+    return "LOCAL_RANK" in env or "RANK" in env or env.get("SLURM_NTASKS", "1") not in ("", "1")
+
+
+def check_run_dirs(argv: list[str]) -> None:
+    """Where lstm-train's command line puts a run.
+
+    `paths.run_dir=<dir>`: the run would write its checkpoints, curves and metrics there while
+    Hydra kept its config (.hydra/) and log in a directory of its own, so neither lstm-eval nor
+    `resume=` would find a run in either; refused, with the keys that choose where a run goes.
+    `hydra.run.dir=<dir>` naming a folder that holds a run already: Hydra would write its
+    config over that run's, and the new run its checkpoints, metrics and curves; refused,
+    naming `resume=` for continuing it (a resumed run's directory is its own, so the key is
+    not needed there)."""
+    for arg in argv:
+        name, _, value = arg.lstrip("+~").partition("=")
+        if name == "paths.run_dir":
+            raise ConfigError(
+                name,
+                f"got {value!r}; the run's directory is the one Hydra keeps its config and log "
+                "in, set hydra.run.dir=<dir> instead (hydra.sweep.dir=<dir> for a sweep), or "
+                "paths.output_root=<dir> for the folder runs go under",
+            )
+        if (
+            name == "hydra.run.dir"
+            and not one_of_several()
+            and holds_a_run(Path(value).expanduser())
+        ):
+            raise ConfigError(
+                name,
+                f"{value} holds a run already, whose files a new run would write over; choose "
+                f"a new directory, or continue that run with resume={value}",
+            )
+
+
+def check_command_line(argv: list[str], config_dir: str | Path, train: bool = True) -> None:
+    """Every --config-dir of a command line, the optional groups it chooses and, for
+    lstm-train (`train`), where it puts the run (see above)."""
     folders = config_dirs(argv)
     for folder in folders:
         check_config_dir(folder)
     check_optional_choices(argv, [Path(config_dir), *(Path(f).expanduser() for f in folders)])
+    if train:
+        check_run_dirs(argv)
 
 
 def interpolation_source(message: str, folders: list[str], config_dir: str | Path) -> str | None:
