@@ -116,7 +116,7 @@ def test_paths_run_dir_on_the_command_line_is_refused_before_anything_is_written
         ({"SLURM_NTASKS": "4"}, False),
     ],
 )
-def test_a_taken_run_directory_is_refused_only_to_a_command_run_once(
+def test_a_taken_run_or_sweep_directory_is_refused_only_to_a_command_run_once(
     tmp_path, monkeypatch, env, refused
 ):
     for name in ("LOCAL_RANK", "RANK", "SLURM_NTASKS"):
@@ -130,6 +130,13 @@ def test_a_taken_run_directory_is_refused_only_to_a_command_run_once(
     else:
         check_run_dirs([f"hydra.run.dir={tmp_path}"])
     check_run_dirs([f"hydra.run.dir={tmp_path / 'new'}"])  # a new folder: always free
+    (tmp_path / "multirun.yaml").write_text("hydra: {}\n")  # and a sweep's folder
+    if refused:
+        with pytest.raises(ConfigError, match="holds a sweep already"):
+            check_run_dirs([f"hydra.sweep.dir={tmp_path}"])
+    else:
+        check_run_dirs([f"hydra.sweep.dir={tmp_path}"])
+    check_run_dirs([f"hydra.sweep.dir={tmp_path / 'new'}"])
 
 
 def test_sweep_runs_are_named_by_the_keys_the_sweep_varies():

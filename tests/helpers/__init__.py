@@ -222,13 +222,15 @@ class WouldRunCode:
 
 
 def write_bad_files(root: Path) -> Path:
-    """The bad checkpoints (and the folder holding a run) docs/errors.md's rows name; returns the
-    file the payload would make."""
+    """The bad checkpoints, and the folders holding a run and a sweep, that docs/errors.md's
+    rows name; returns the file the payload would make."""
     import torch
 
     (root / "not-a-checkpoint.ckpt").write_text("not a checkpoint\n")
     (root / "finished").mkdir()
     (root / "finished" / "metrics.json").write_text('{"status": "completed"}\n')
+    (root / "swept").mkdir()
+    (root / "swept" / "multirun.yaml").write_text("hydra: {}\n")
     marker = root / "payload-ran"
     torch.save({"state_dict": {}, "epoch": 0, "payload": WouldRunCode(marker)}, root / "evil.ckpt")
     training_state = {"state_dict": {}, "optimizer_states": [], "loops": {}, "epoch": 0}

@@ -138,7 +138,9 @@ def check_run_dirs(argv: list[str]) -> None:
     `hydra.run.dir=<dir>` naming a folder that holds a run already: Hydra would write its
     config over that run's, and the new run its checkpoints, metrics and curves; refused,
     naming `resume=` for continuing it (a resumed run's directory is its own, so the key is
-    not needed there)."""
+    not needed there). `hydra.sweep.dir=<dir>` naming a sweep's folder: its runs are kept
+    (each job claims its own directory) but the new sweep's would sit among them, and Hydra
+    would write its multirun.yaml over the first one's; refused."""
     for arg in argv:
         name, _, value = arg.lstrip("+~").partition("=")
         if name == "paths.run_dir":
@@ -157,6 +159,13 @@ def check_run_dirs(argv: list[str]) -> None:
                 name,
                 f"{value} holds a run already, whose files a new run would write over; choose "
                 f"a new directory, or continue that run with resume={value}",
+            )
+        taken = Path(value).expanduser() / "multirun.yaml"
+        if name == "hydra.sweep.dir" and not one_of_several() and taken.exists():
+            raise ConfigError(
+                name,
+                f"{value} holds a sweep already, whose multirun.yaml a new sweep would write "
+                "over and whose runs it would mix with its own; choose a new directory",
             )
 
 
