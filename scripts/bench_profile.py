@@ -8,6 +8,13 @@ the default config, `model.hidden_size`, `+trainer.max_steps`), one thread:
         python scripts/bench_profile.py --hidden 16 --plain    # a sampled profile of the fit
     python scripts/bench_profile.py --classify prof.txt        # its samples by owner
 
+and one A/B of the same fit against the fit with more overrides, alternated in one process
+(medians of --repeats each), which is how docs/benchmarks.md measures a single change:
+
+    python scripts/bench_profile.py --hidden 16 --steps 400 --ab "~callbacks.last_checkpoint"
+    python scripts/bench_profile.py --hidden 16 --steps 400 \\
+        --ab "+trainer.plugins=[{_target_:bench_profile.LightningsWriter}]"   # Lightning's writer
+
 torch.profiler sums the self time of torch's operators (aten::*, the kernels and their
 dispatch) over the fit; the rest of the fit's wall time is Python. py-spy's samples are
 attributed to the innermost frame's package: `torch` (its Python wrappers and, under them,
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import statistics
 import sys
 import tempfile
 import time
@@ -55,6 +63,19 @@ def classify(lines: list[str]) -> dict[str, float]:
         counts[owner(frames[-1])] += int(count)
     total = sum(counts.values()) or 1
     return {name: counts[name] / total for name in sorted(counts, key=counts.get, reverse=True)}
+
+
+def __getattr__(name: str):
+    """`bench_profile.LightningsWriter` for --ab: Lightning's own checkpoint writer, as a
+    subclass of its `TorchCheckpointIO`, which lstm-lab keeps where it would replace that class
+    itself (training/checkpoint_io.py). Built on first use, so --classify imports no torch."""
+    if name != "LightningsWriter":
+        raise AttributeError(name)
+    from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+    writer = type("LightningsWriter", (TorchCheckpointIO,), {"__module__": __name__})
+    globals()[name] = writer
+    return writer
 
 
 def build(hidden: int, steps: int, workdir: Path, extra: list[str] | None = None):
@@ -101,7 +122,24 @@ def operator_share(hidden: int, steps: int, workdir: Path) -> dict:
     return {"wall_s": wall, "operators_s": sum(ops.values()), "top": ops.most_common(12)}
 
 
-def main() -> None:
+def ab(hidden: int, steps: int, extra: list[str], repeats: int) -> dict[str, list[float]]:
+    """Seconds of `repeats` fits each, the default config's and with `extra`, alternated."""
+    import torch
+
+    times: dict[str, list[float]] = {"default": [], "with": []}
+    for _ in range(repeats):
+        for name, more in (("default", []), ("with", extra)):
+            with tempfile.TemporaryDirectory() as tmp:
+                torch.manual_seed(0)
+                dm, module, trainer = build(hidden, steps, Path(tmp), more)
+                start = time.perf_counter()
+                trainer.fit(module, datamodule=dm)
+                times[name].append(time.perf_counter() - start)
+                assert trainer.global_step == steps
+    return times
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -109,7 +147,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--plain", action="store_true", help="only the fit, for py-spy")
     parser.add_argument("--classify", type=Path, help="a py-spy raw profile to break down")
-    args = parser.parse_args()
+    parser.add_argument("--ab", help="overrides (space-separated) to fit against the default")
+    parser.add_argument("--repeats", type=int, default=9, help="fits of each, for --ab")
+    args = parser.parse_args(argv)
     if args.classify:
         for name, share in classify(args.classify.read_text().splitlines()).items():
             print(f"{name:14s} {share:6.1%}")
@@ -117,6 +157,17 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
+    if args.ab:
+        times = ab(args.hidden, args.steps, args.ab.split(), args.repeats)
+        base = statistics.median(times["default"])
+        print(f"hidden {args.hidden}, {args.steps} steps, {args.repeats} fits each, alternated")
+        for name, label in (("default", "default"), ("with", args.ab)):
+            median = statistics.median(times[name])
+            print(
+                f"{label}: median {median * 1e3:.1f} ms, min {min(times[name]) * 1e3:.1f} ms, "
+                f"{median / base:.3f} of the default"
+            )
+        return
     with tempfile.TemporaryDirectory() as tmp:
         if args.plain:
             dm, module, trainer = build(args.hidden, args.steps, Path(tmp))

@@ -241,3 +241,26 @@ def test_gpu_bench_measures_both_contenders(script, tmp_path):
         assert {k: len(v) for k, v in r["seconds"].items()} == {"project": 1, "handwritten": 1}
         rate = r["windows_per_s"]
         assert r["ratio"] == pytest.approx(rate["project"] / rate["handwritten"])
+
+
+def test_profile_ab_alternates_the_two_fits_and_can_put_lightnings_writer_back(
+    script, capsys, tmp_path
+):
+    from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+    from lstm_lab.training.checkpoint_io import LocalCheckpointIO
+
+    profile = script("bench_profile")
+    writer = "+trainer.plugins=[{_target_:bench_profile.LightningsWriter}]"
+    _, _, trainer = profile.build(4, 4, tmp_path / "lightnings", [writer])
+    kept = trainer.strategy.checkpoint_io
+    assert type(kept).__name__ == "LightningsWriter" and isinstance(kept, TorchCheckpointIO)
+    assert not isinstance(kept, LocalCheckpointIO)
+    _, _, trainer = profile.build(4, 4, tmp_path / "default")
+    assert type(trainer.strategy.checkpoint_io) is LocalCheckpointIO
+    profile.main(["--hidden", "4", "--steps", "4", "--repeats", "2", "--ab", writer])
+    out = capsys.readouterr().out  # the fits' model summaries, then the result
+    lines = out[out.index("hidden 4, 4 steps") :].strip().splitlines()
+    assert lines[0] == "hidden 4, 4 steps, 2 fits each, alternated"
+    assert lines[1].startswith("default: median ") and lines[1].endswith("1.000 of the default")
+    assert lines[2].startswith(f"{writer}: median ") and lines[2].endswith("of the default")

@@ -4,8 +4,9 @@ Lightning's `TorchCheckpointIO` pickles a checkpoint into memory, then writes th
 through an fsspec transaction: to a temporary file in the system's temporary folder, moved
 to the checkpoint's name when complete. Where that folder is another filesystem (a tmpfs
 /tmp, a container's volume), the move is a copy, and a run killed during it leaves a partial
-last.ckpt that `resume=` cannot read. For a small LSTM the detour also costs about 2-3 % of
-training (two checkpoints every epoch, docs/benchmarks.md).
+last.ckpt that `resume=` cannot read. The detour also costs a small LSTM up to 3 % of its
+training when the disk is slow (two checkpoints every epoch), under 1 % when it is not
+(docs/benchmarks.md).
 
 LocalCheckpointIO writes the same bytes (torch.save into an open file, as into Lightning's
 buffer) to a hidden temporary name in the checkpoint's own folder and renames it over the
