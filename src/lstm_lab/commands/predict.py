@@ -8,7 +8,6 @@ back, and the forecast is written to a CSV in original units.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ from omegaconf import DictConfig
 
 from lstm_lab.config import ConfigError, validate_tool
 from lstm_lab.data.windows import as_columns
+from lstm_lab.files import written_whole
 
 
 def predict_from_config(cfg: DictConfig) -> Path:
@@ -64,11 +64,11 @@ def forecast_after(run, values: np.ndarray, steps: int) -> np.ndarray:
 
 
 def write_csv(path: Path, forecast: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     rows = np.column_stack([np.arange(1, len(forecast) + 1), forecast])
-    np.savetxt(tmp, rows, delimiter=",", header="step,forecast", comments="", fmt=["%d", "%.9g"])
-    os.replace(tmp, path)  # a reader never sees half a file
+    with written_whole(path) as tmp:  # a reader never sees half a file
+        np.savetxt(
+            tmp, rows, delimiter=",", header="step,forecast", comments="", fmt=["%d", "%.9g"]
+        )
 
 
 def predict(plain: dict) -> Path:

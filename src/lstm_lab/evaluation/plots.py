@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib
@@ -12,6 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from lstm_lab.files import written_whole  # noqa: E402
 
 
 def plot_prediction(
@@ -80,23 +79,9 @@ def plot_error_vs_horizon(mse_by_step: dict[str, np.ndarray], title: str, path: 
     return fig
 
 
-@contextmanager
-def written_whole(path: Path) -> Iterator[Path]:
-    """The temporary path to write `path`'s file to; renamed to `path` once the block ends, so
-    the path never holds half a file (a signal or an error while it is written leaves the one
-    before, or none, and no temporary file)."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def save_figure(fig, path: Path | None) -> None:
     """Write the figure when a path is given (its format from the suffix: PNG), creating its
     folder, whole (`written_whole`)."""
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         with written_whole(path) as tmp:
             fig.savefig(tmp, format=path.suffix.lstrip(".") or "png")

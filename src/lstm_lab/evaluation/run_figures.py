@@ -9,13 +9,9 @@ import numpy as np
 
 from lstm_lab.evaluation.horizon import log_by_step
 from lstm_lab.evaluation.metrics import errors, mse_by_step
-from lstm_lab.evaluation.plots import (
-    plot_error_vs_horizon,
-    plot_prediction,
-    plot_rollout,
-    written_whole,
-)
+from lstm_lab.evaluation.plots import plot_error_vs_horizon, plot_prediction, plot_rollout
 from lstm_lab.evaluation.suite import ForecastEvaluation
+from lstm_lab.files import written_whole
 
 # File stem in the plot directory -> TensorBoard tag suffix.
 FIGURES = {
@@ -106,7 +102,6 @@ def save_figures(
     import matplotlib.pyplot as plt
     from matplotlib.image import imsave
 
-    plot_dir.mkdir(parents=True, exist_ok=True)
     for stem, fig in figures.items():
         fig.canvas.draw()
         pixels = np.asarray(fig.canvas.buffer_rgba())

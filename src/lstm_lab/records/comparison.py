@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from lstm_lab.files import written_whole
+
 OUTPUTS = {
     "markdown": "comparison.md",
     "csv": "comparison.csv",
@@ -197,7 +199,8 @@ def write_csv(path: Path, header: list[str], rows: list[list]) -> None:
     writer = csv.writer(buffer)
     writer.writerow(header)
     writer.writerows(rows)
-    path.write_text(buffer.getvalue())
+    with written_whole(path) as tmp:
+        tmp.write_text(buffer.getvalue())
 
 
 def print_table(header: list[str], rows: list[list[str]], title: str) -> None:
@@ -238,7 +241,8 @@ def compare(root: Path) -> list[Run]:
     for run in runs:
         run.label = label(run, common)
     header, shown, raw = table(runs, with_mode, common, with_network)
-    (root / OUTPUTS["markdown"]).write_text(markdown(header, shown, root, common))
+    with written_whole(root / OUTPUTS["markdown"]) as tmp:
+        tmp.write_text(markdown(header, shown, root, common))
     write_csv(root / OUTPUTS["csv"], header, raw)
     plot_val_curves(runs, root / OUTPUTS["curves"])
     plot_test_mse_vs_hidden(runs, root / OUTPUTS["mse"], with_mode, with_network)

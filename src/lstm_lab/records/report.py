@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
@@ -11,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lstm_lab.evaluation.horizon import is_step_metric, report_steps
+from lstm_lab.files import written_whole
 from lstm_lab.warm.wire import process_start_s
 
 PACKAGES = ("lstm-lab", "torch", "lightning", "torchmetrics", "numpy", "hydra-core", "omegaconf")
@@ -99,10 +99,10 @@ def hparams_of(plain: dict) -> dict[str, Any]:
 
 
 def write_json(path: Path, data: dict) -> None:
-    """Write atomically: a reader never sees half a file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    """Write whole (lstm_lab.files): a reader never sees half a file."""
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    with written_whole(path) as tmp:
+        tmp.write_text(text)
 
 
 def print_summary(metrics: dict, run_dir: Path) -> None:

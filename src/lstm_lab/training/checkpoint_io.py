@@ -28,6 +28,8 @@ import lightning as L
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from lstm_lab.files import written_whole
+
 
 class LocalCheckpointIO(TorchCheckpointIO):
     """Lightning's `TorchCheckpointIO`, writing local checkpoints under a temporary name in
@@ -39,17 +41,8 @@ class LocalCheckpointIO(TorchCheckpointIO):
         path = os.fspath(path)
         if storage_options is not None or "://" in path:
             return super().save_checkpoint(checkpoint, path, storage_options)
-        folder, name = os.path.split(path)
-        os.makedirs(folder or ".", exist_ok=True)
-        temporary = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
-        try:
-            with open(temporary, "wb") as file:
-                torch.save(checkpoint, file)
-            os.replace(temporary, path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.remove(temporary)
-            raise
+        with written_whole(path) as temporary, open(temporary, "wb") as file:
+            torch.save(checkpoint, file)
 
 
 def use_local_checkpoint_io(trainer: L.Trainer) -> None:
