@@ -268,3 +268,40 @@ def test_eval_of_a_copied_run_directory(trained, tmp_path):
     result = json.loads((moved / "eval" / "best" / "evaluation.json").read_text())
     assert result["forecast"]["rollout"] is None
     assert list(moved.glob("events.out.tfevents.*"))  # the eval images, in the moved run
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_signal_during_lstm_eval_lets_the_evaluation_finish_first(
+    trained, tmp_path, monkeypatch, name
+):
+    import os
+    import signal
+    import time
+
+    import lstm_lab.evaluation.run_report as run_report
+
+    run_dir = copy_run(trained[0], tmp_path / "run")
+    signum = getattr(signal, name)
+    real = run_report.window_report
+
+    def signalled(*args, **kwargs):  # the signal arrives as the evaluation starts
+        os.kill(os.getpid(), signum)
+        time.sleep(0.05)  # (the handler runs at the next bytecode)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(run_report, "window_report", signalled)
+    proc = run(f"run_dir={run_dir}", cwd=tmp_path, prog="lstm-eval")
+    out = run_dir / "eval" / "best"
+    how = "Ctrl-C" if name == "SIGINT" else "SIGTERM"
+    assert proc.returncode == 128 + signum, proc.stderr[-2000:]
+    assert "Interrupted: finishing the evaluation first" in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"lstm-eval: error: interrupted by {how}; the evaluation was finished first: "
+        f"{out / 'evaluation.json'}"
+    )
+    # everything the evaluation writes is there, whole
+    assert json.loads((out / "evaluation.json").read_text())["test"]["mse"] > 0
+    assert sorted(p.name for p in (out / "plots").iterdir()) == sorted(
+        f"test_{figure}.png" for figure in FIGURES
+    )
+    assert {f"eval/best/{figure}" for figure in FIGURES} <= image_tags(run_dir)

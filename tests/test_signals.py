@@ -155,7 +155,7 @@ def test_after_training_a_first_signal_is_noted_and_a_ctrl_c_after_it_aborts():
     import signal
     import time
 
-    from lstm_lab.training.safeguards import finish_before_stopping
+    from lstm_lab.training.finishing import finish_before_stopping
 
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt), finish_before_stopping() as got:

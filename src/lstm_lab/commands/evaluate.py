@@ -31,6 +31,27 @@ def command_line_evaluation(cfg: DictConfig) -> dict:
 
 
 def evaluate_restored(run, threads: int | str | None = None) -> dict:
+    """The evaluation of a restored run: written, printed and returned. A Ctrl-C or SIGTERM
+    while it is made lets it finish (its plots, images and evaluation.json: a second or two),
+    then stops the command with the signal's status."""
+    import signal
+
+    from lstm_lab.training.finishing import finish_before_stopping
+    from lstm_lab.training.stopped import RunStopped
+
+    with finish_before_stopping(what="the evaluation") as stopped:
+        result = _evaluate(run, threads)
+    if stopped:
+        how = "Ctrl-C" if stopped["signal"] == signal.SIGINT else "SIGTERM"
+        raise RunStopped(
+            f"interrupted by {how}; the evaluation was finished first: "
+            f"{run.run_dir / 'eval' / run.ckpt_path.stem / 'evaluation.json'}",
+            exit_code=128 + stopped["signal"],
+        )
+    return result
+
+
+def _evaluate(run, threads: int | str | None) -> dict:
     from torch.utils.tensorboard import SummaryWriter
 
     from lstm_lab.evaluation.metrics import errors_by_step

@@ -28,6 +28,7 @@ from lstm_lab.records.rundirs import checkpoint_dir, resume_command
 from lstm_lab.training.checkpoint_io import use_local_checkpoint_io
 from lstm_lab.training.distributed import RunProgress, load_tested_weights, progress, run_progress
 from lstm_lab.training.failures import failure_reason
+from lstm_lab.training.finishing import finish_before_stopping
 from lstm_lab.training.memory import is_out_of_memory
 from lstm_lab.training.safeguards import (
     CheckpointOnInterrupt,
@@ -35,7 +36,6 @@ from lstm_lab.training.safeguards import (
     RecordRunConfig,
     StopOnNonFiniteLoss,
     ctrl_c_stops_after_batch,
-    finish_before_stopping,
 )
 from lstm_lab.training.step import use_direct_step
 from lstm_lab.training.stopped import RunStopped

@@ -30,6 +30,7 @@ from torch.multiprocessing import ProcessExitedException
 
 from lstm_lab.models.nonfinite import check_finite_loss
 from lstm_lab.records.compat import RUN_CONFIG, compat_config
+from lstm_lab.training.finishing import finishing_handler
 from lstm_lab.training.sweep_signals import STOP_SIGNALS, stop_mark
 
 
@@ -186,8 +187,9 @@ class CheckpointOnInterrupt(L.Callback):
         other processes, whose handlers broadcast again)."""
         if threading.current_thread() is not threading.main_thread():
             return
-        if _after_training is not None:  # Lightning sets SIGTERM's handler only
-            signal.signal(signal.SIGTERM, _after_training)  # its teardown restores ours
+        finishing = finishing_handler()
+        if finishing is not None:  # Lightning sets SIGTERM's handler only
+            signal.signal(signal.SIGTERM, finishing)  # its teardown restores ours
         elif trainer.world_size > 1:  # a process ddp_spawn started: its main process decides
             for signum in STOP_SIGNALS:
                 signal.signal(signum, signal.SIG_IGN)
@@ -214,47 +216,6 @@ class CheckpointOnInterrupt(L.Callback):
 
 
 STOPPING = "\nInterrupted: saving a checkpoint after this batch (Ctrl-C again to abort)"
-FINISHING = "\nInterrupted: finishing the test and report first (Ctrl-C again to abort)"
-
-
-@contextmanager
-def finish_before_stopping(noted: int = 0) -> Iterator[dict[str, int]]:
-    """After training: a Ctrl-C or SIGTERM lets the test and the report (a second or two) end,
-    so that no file is left half-written, and is noted in the dict this yields (its "signal");
-    the caller stops then. `noted`: a signal already noted (in training's last batch). A
-    second Ctrl-C aborts at once. Outside the main thread (where no handler can be set)
-    signals keep their handlers."""
-    got: dict[str, int] = {}
-    if noted:
-        got["signal"] = noted
-        print(FINISHING, file=sys.stderr)
-    if threading.current_thread() is not threading.main_thread():
-        yield got
-        return
-
-    def note(signum, frame) -> None:
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # from now on Ctrl-C aborts
-        if "signal" not in got:
-            got["signal"] = signum
-            print(FINISHING, file=sys.stderr)
-
-    global _after_training
-    previous = {
-        signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler if noted else note),
-        signal.SIGTERM: signal.signal(signal.SIGTERM, note),
-    }
-    _after_training = note
-    try:
-        yield got
-    finally:
-        _after_training = None
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-# finish_before_stopping's handler while it is on (None otherwise): CheckpointOnInterrupt puts
-# it back over Lightning's when the test starts.
-_after_training: Any = None
 
 
 def saved_progress(path: Path) -> dict[str, Any]:
