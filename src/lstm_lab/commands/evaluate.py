@@ -34,20 +34,14 @@ def evaluate_restored(run, threads: int | str | None = None) -> dict:
     """The evaluation of a restored run: written, printed and returned. A Ctrl-C or SIGTERM
     while it is made lets it finish (its plots, images and evaluation.json: a second or two),
     then stops the command with the signal's status."""
-    import signal
-
-    from lstm_lab.training.finishing import finish_before_stopping
-    from lstm_lab.training.stopped import RunStopped
+    from lstm_lab.training.finishing import finish_before_stopping, stop_if_signalled
 
     with finish_before_stopping(what="the evaluation") as stopped:
         result = _evaluate(run, threads)
-    if stopped:
-        how = "Ctrl-C" if stopped["signal"] == signal.SIGINT else "SIGTERM"
-        raise RunStopped(
-            f"interrupted by {how}; the evaluation was finished first: "
-            f"{run.run_dir / 'eval' / run.ckpt_path.stem / 'evaluation.json'}",
-            exit_code=128 + stopped["signal"],
-        )
+    written = run.run_dir / "eval" / run.ckpt_path.stem / "evaluation.json"
+    stop_if_signalled(
+        stopped, f"interrupted by {{how}}; the evaluation was finished first: {written}"
+    )
     return result
 
 

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from lstm_lab.training.stopped import RunStopped
+
 FINISHING = "\nInterrupted: finishing {what} first (Ctrl-C again to abort)"
 
 # finish_before_stopping's handler while it is on (None otherwise): CheckpointOnInterrupt
@@ -59,3 +61,12 @@ def finish_before_stopping(
         _handler = None
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def stop_if_signalled(stopped: dict[str, int], message: str) -> None:
+    """After finish_before_stopping's block: RunStopped when it noted a signal, with `message`
+    (its "{how}" replaced by Ctrl-C or SIGTERM; not str.format, since a path may hold braces)
+    and the signal's exit status (130, 143)."""
+    if stopped:
+        how = "Ctrl-C" if stopped["signal"] == signal.SIGINT else "SIGTERM"
+        raise RunStopped(message.replace("{how}", how), exit_code=128 + stopped["signal"])

@@ -28,7 +28,7 @@ from lstm_lab.records.rundirs import checkpoint_dir, resume_command
 from lstm_lab.training.checkpoint_io import use_local_checkpoint_io
 from lstm_lab.training.distributed import RunProgress, load_tested_weights, progress, run_progress
 from lstm_lab.training.failures import failure_reason
-from lstm_lab.training.finishing import finish_before_stopping
+from lstm_lab.training.finishing import finish_before_stopping, stop_if_signalled
 from lstm_lab.training.memory import is_out_of_memory
 from lstm_lab.training.safeguards import (
     CheckpointOnInterrupt,
@@ -232,13 +232,12 @@ def _train_and_test(
             ) from None
         except Exception as error:  # a bug in the test or report: marked failed, as in fit
             _fail(trainer, module, plain, start, error, None, "testing")
-    if stopped:  # the run is complete; a sweep's next jobs do not start
-        how = "Ctrl-C" if stopped["signal"] == signal.SIGINT else "SIGTERM"
-        raise RunStopped(
-            f"interrupted by {how} after training; the test and report were finished first, "
-            f"the run is complete: {run_dir}",
-            exit_code=128 + stopped["signal"],
-        )
+    # the run is complete; a sweep's next jobs do not start
+    stop_if_signalled(
+        stopped,
+        "interrupted by {how} after training; the test and report were finished first, "
+        f"the run is complete: {run_dir}",
+    )
     return metrics
 
 
