@@ -61,6 +61,12 @@ def write_figure(path):
     save_figure(plt.figure(figsize=(1, 1)), path)
 
 
+def write_sweep_record(path):
+    from lstm_lab.records.runnames import write_swept
+
+    write_swept(path.parent, ["model.hidden_size"])
+
+
 def write_checkpoint(path):
     from lstm_lab.training.checkpoint_io import LocalCheckpointIO
 
@@ -75,6 +81,7 @@ def write_checkpoint(path):
         (write_comparison, "comparison.csv"),
         (write_figure, "mse_by_hidden.png"),
         (write_checkpoint, "last.ckpt"),
+        (write_sweep_record, "swept.yaml"),
     ],
 )
 def test_every_writer_keeps_the_file_before_when_stopped_at_the_rename(

@@ -21,6 +21,8 @@ from pathlib import Path
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
+from lstm_lab.files import written_whole
+
 SWEPT_FILE = "swept.yaml"
 # Overrides that say how to run, not what: never part of a run's name.
 HOW_TO_RUN = ("paths.output_root", "threads", "sweep", "hparams_search", "launcher", "resume")
@@ -43,8 +45,8 @@ def swept_keys(task_overrides: Iterable[str], sweeper_params: Iterable[str]) -> 
 
 
 def write_swept(sweep_dir: Path, keys: list[str]) -> None:
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    (sweep_dir / SWEPT_FILE).write_text(yaml.safe_dump({"swept": keys}))
+    with written_whole(sweep_dir / SWEPT_FILE) as tmp:  # read by each job as it starts
+        tmp.write_text(yaml.safe_dump({"swept": keys}))
 
 
 def read_swept(sweep_dir: Path) -> list[str] | None:

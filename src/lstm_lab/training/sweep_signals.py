@@ -26,6 +26,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from lstm_lab.files import written_whole
 from lstm_lab.records.sweep import in_multirun, job_dirs
 
 # The signals that stop a run (and a sweep) with a checkpoint; training/safeguards.py too.
@@ -67,7 +68,8 @@ class StopJobsOnSignal(Callback):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if self.sweep_dir is not None and self.sweep_dir.is_dir():
             mark = self.sweep_dir / STOPPING
-            mark.write_text(str(signum))
+            with written_whole(mark) as tmp:  # the jobs read it while they run
+                tmp.write_text(str(signum))
             deadline = time.monotonic() + WAIT_S
             while unfinished(self.sweep_dir) and time.monotonic() < deadline:
                 time.sleep(0.2)
