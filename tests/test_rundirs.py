@@ -139,6 +139,17 @@ def test_a_taken_run_or_sweep_directory_is_refused_only_to_a_command_run_once(
     check_run_dirs([f"hydra.sweep.dir={tmp_path / 'new'}"])
 
 
+def test_a_quoted_run_directory_is_checked_and_resume_is_left_to_its_own_checks(
+    tmp_path, monkeypatch
+):
+    for name in ("LOCAL_RANK", "RANK", "SLURM_NTASKS"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / ".hydra").mkdir()
+    with pytest.raises(ConfigError, match="holds a run already"):
+        check_run_dirs([f"hydra.run.dir='{tmp_path}'"])  # Hydra takes the quotes off
+    check_run_dirs([f"resume={tmp_path}", f"hydra.run.dir={tmp_path}"])
+
+
 def test_sweep_runs_are_named_by_the_keys_the_sweep_varies():
     # command-line sweeps, Optuna's search syntax and the sweeper's params all count as swept;
     # how-to-run keys (threads, launcher) never name a run

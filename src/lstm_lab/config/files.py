@@ -137,12 +137,14 @@ def check_run_dirs(argv: list[str]) -> None:
     `resume=` would find a run in either; refused, with the keys that choose where a run goes.
     `hydra.run.dir=<dir>` naming a folder that holds a run already: Hydra would write its
     config over that run's, and the new run its checkpoints, metrics and curves; refused,
-    naming `resume=` for continuing it (a resumed run's directory is its own, so the key is
-    not needed there). `hydra.sweep.dir=<dir>` naming a sweep's folder: its runs are kept
-    (each job claims its own directory) but the new sweep's would sit among them, and Hydra
-    would write its multirun.yaml over the first one's; refused."""
+    naming `resume=` for continuing it (a command line with `resume=` is left to resume's own
+    checks: a resumed run's directory is its own). `hydra.sweep.dir=<dir>` naming a sweep's
+    folder: its runs are kept (each job claims its own directory) but the new sweep's would
+    sit among them, and Hydra would write its multirun.yaml over the first one's; refused."""
+    resuming = any(a.startswith("resume=") and a != "resume=null" for a in argv)
     for arg in argv:
         name, _, value = arg.lstrip("+~").partition("=")
+        folder = Path(value.strip("'\"")).expanduser()  # Hydra takes quotes off a value
         if name == "paths.run_dir":
             raise ConfigError(
                 name,
@@ -150,17 +152,13 @@ def check_run_dirs(argv: list[str]) -> None:
                 "in, set hydra.run.dir=<dir> instead (hydra.sweep.dir=<dir> for a sweep), or "
                 "paths.output_root=<dir> for the folder runs go under",
             )
-        if (
-            name == "hydra.run.dir"
-            and not one_of_several()
-            and holds_a_run(Path(value).expanduser())
-        ):
+        if name == "hydra.run.dir" and not (resuming or one_of_several()) and holds_a_run(folder):
             raise ConfigError(
                 name,
                 f"{value} holds a run already, whose files a new run would write over; choose "
                 f"a new directory, or continue that run with resume={value}",
             )
-        taken = Path(value).expanduser() / "multirun.yaml"
+        taken = folder / "multirun.yaml"
         if name == "hydra.sweep.dir" and not one_of_several() and taken.exists():
             raise ConfigError(
                 name,
