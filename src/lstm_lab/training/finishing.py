@@ -68,5 +68,10 @@ def stop_if_signalled(stopped: dict[str, int], message: str) -> None:
     (its "{how}" replaced by Ctrl-C or SIGTERM; not str.format, since a path may hold braces)
     and the signal's exit status (130, 143)."""
     if stopped:
-        how = "Ctrl-C" if stopped["signal"] == signal.SIGINT else "SIGTERM"
+        how = signal_name(stopped["signal"])
         raise RunStopped(message.replace("{how}", how), exit_code=128 + stopped["signal"])
+
+
+def signal_name(signum: int) -> str:
+    """A stop's signal as its message names it: Ctrl-C for SIGINT, else SIGTERM."""
+    return "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"

@@ -28,7 +28,7 @@ from lstm_lab.records.rundirs import checkpoint_dir, resume_command
 from lstm_lab.training.checkpoint_io import use_local_checkpoint_io
 from lstm_lab.training.distributed import RunProgress, load_tested_weights, progress, run_progress
 from lstm_lab.training.failures import failure_reason
-from lstm_lab.training.finishing import finish_before_stopping, stop_if_signalled
+from lstm_lab.training.finishing import finish_before_stopping, signal_name, stop_if_signalled
 from lstm_lab.training.memory import is_out_of_memory
 from lstm_lab.training.safeguards import (
     CheckpointOnInterrupt,
@@ -300,14 +300,14 @@ def _fit(trainer, module, datamodule, plain: dict, ckpt_path: str | None, start:
             exit_code=1,
         ) from None
     except SIGTERMException:
-        how = "Ctrl-C" if interrupted.get("signal") == signal.SIGINT else "SIGTERM"
+        signum = signal.SIGINT if interrupted.get("signal") == signal.SIGINT else signal.SIGTERM
         epoch, step = on_interrupt.stopped_at or (trainer.current_epoch, trainer.global_step)
-        reason = f"interrupted by {how} at epoch {epoch}, step {step}"
+        reason = f"interrupted by {signal_name(signum)} at epoch {epoch}, step {step}"
         _stop(trainer, module, plain, run_dir, start, "interrupted", reason, on_interrupt.recovered)
         saved = f"checkpoint saved: {on_interrupt.saved}; " if on_interrupt.saved else ""
         raise RunStopped(
             f"{reason}; {saved}continue with: {resume_command(run_dir)}",
-            exit_code=128 + (signal.SIGINT if how == "Ctrl-C" else signal.SIGTERM),
+            exit_code=128 + signum,
         ) from None
     except Exception as error:  # anything else: the run is marked failed, never left as is
         _fail(trainer, module, plain, start, error, ckpt_path, "training")

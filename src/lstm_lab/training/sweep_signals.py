@@ -28,6 +28,7 @@ from omegaconf import DictConfig
 
 from lstm_lab.files import written_whole
 from lstm_lab.records.sweep import in_multirun, job_dirs
+from lstm_lab.training.finishing import signal_name
 
 # The signals that stop a run (and a sweep) with a checkpoint; training/safeguards.py too.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -75,10 +76,9 @@ class StopJobsOnSignal(Callback):
                 time.sleep(0.2)
             mark.unlink(missing_ok=True)
             left = len(unfinished(self.sweep_dir))
-            how = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
             print(
-                f"{self.prog}: error: sweep stopped by {how}; continue each interrupted job with "
-                f"lstm-train resume=<its directory>"
+                f"{self.prog}: error: sweep stopped by {signal_name(signum)}; continue each "
+                "interrupted job with lstm-train resume=<its directory>"
                 + (f"; {left} job(s) did not stop in {WAIT_S:.0f} s" if left else ""),
                 file=sys.stderr,
             )
