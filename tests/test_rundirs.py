@@ -10,8 +10,9 @@ import yaml
 
 from helpers import BIN, QUICK, read_metrics, run, run_dirs
 from lstm_lab import CONFIG_DIR
-from lstm_lab.config.files import check_run_dirs
+from lstm_lab.config.files import check_chosen_dirs
 from lstm_lab.config.keyspec import ConfigError
+from lstm_lab.hydra_job import compose_config
 from lstm_lab.records.rundirs import claim_dir, job_subdir, resume_command
 from lstm_lab.records.runnames import (
     run_name,
@@ -124,30 +125,72 @@ def test_a_taken_run_or_sweep_directory_is_refused_only_to_a_command_run_once(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     (tmp_path / "metrics.json").write_text("{}")
+    taken = compose_config("train", [f"hydra.run.dir={tmp_path}"])
     if refused:
         with pytest.raises(ConfigError, match="holds a run already"):
-            check_run_dirs([f"hydra.run.dir={tmp_path}"])
+            check_chosen_dirs(taken, "run")
     else:
-        check_run_dirs([f"hydra.run.dir={tmp_path}"])
-    check_run_dirs([f"hydra.run.dir={tmp_path / 'new'}"])  # a new folder: always free
+        check_chosen_dirs(taken, "run")
+    check_chosen_dirs(compose_config("train", [f"hydra.run.dir={tmp_path / 'new'}"]), "run")
     (tmp_path / "multirun.yaml").write_text("hydra: {}\n")  # and a sweep's folder
+    swept = compose_config("train", [f"hydra.sweep.dir={tmp_path}"])
     if refused:
         with pytest.raises(ConfigError, match="holds a sweep already"):
-            check_run_dirs([f"hydra.sweep.dir={tmp_path}"])
+            check_chosen_dirs(swept, "sweep")
     else:
-        check_run_dirs([f"hydra.sweep.dir={tmp_path}"])
-    check_run_dirs([f"hydra.sweep.dir={tmp_path / 'new'}"])
+        check_chosen_dirs(swept, "sweep")
+    check_chosen_dirs(compose_config("train", [f"hydra.sweep.dir={tmp_path / 'new'}"]), "sweep")
 
 
-def test_a_quoted_run_directory_is_checked_and_resume_is_left_to_its_own_checks(
+def test_what_a_config_chooses_is_checked_and_lstm_labs_own_directories_are_not_claimed(
     tmp_path, monkeypatch
 ):
     for name in ("LOCAL_RANK", "RANK", "SLURM_NTASKS"):
         monkeypatch.delenv(name, raising=False)
-    (tmp_path / ".hydra").mkdir()
-    with pytest.raises(ConfigError, match="holds a run already"):
-        check_run_dirs([f"hydra.run.dir='{tmp_path}'"])  # Hydra takes the quotes off
-    check_run_dirs([f"resume={tmp_path}", f"hydra.run.dir={tmp_path}"])
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "done" / ".hydra").mkdir(parents=True)
+    # a folder put together by interpolations is the folder they make
+    made = compose_config("train", ["+where=done", "hydra.run.dir=${where}"])
+    with pytest.raises(ConfigError, match="^hydra.run.dir: done holds a run already.*resume=done$"):
+        check_chosen_dirs(made, "run")
+    check_chosen_dirs(compose_config("train", ["resume=done", "hydra.run.dir=done"]), "run")
+    # lstm-lab's own directories are claimed when Hydra resolves them, once: never here
+    check_chosen_dirs(compose_config("train", ["paths.output_root=out"]), "run")
+    check_chosen_dirs(compose_config("train", ["paths.output_root=out"]), "sweep")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["done"]
+
+
+def test_a_run_directory_fixed_in_a_config_file_is_never_reused(tmp_path):
+    # a user's experiment that names its run's folder: the second run is refused, in the
+    # command and in the library, before Hydra writes into the first
+    folder = tmp_path / "conf" / "experiment"
+    folder.mkdir(parents=True)
+    (folder / "fixed.yaml").write_text("# @package _global_\nhydra:\n  run:\n    dir: fixed\n")
+    first = run(
+        "--config-dir", "conf", *QUICK, "trainer.max_epochs=1", "experiment=fixed", cwd=tmp_path
+    )
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert read_metrics(tmp_path / "fixed")["status"] == "completed"
+    before = {p: p.read_bytes() for p in (tmp_path / "fixed").rglob("*") if p.is_file()}
+    again = run("--config-dir", "conf", *QUICK, "experiment=fixed", cwd=tmp_path)
+    assert again.returncode == 2
+    assert again.stderr.strip() == (
+        "lstm-train: error: hydra.run.dir: fixed holds a run already, whose files a new run "
+        "would write over; choose a new directory, or continue that run with resume=fixed"
+    )
+    assert {p: p.read_bytes() for p in (tmp_path / "fixed").rglob("*") if p.is_file()} == before
+    code = (
+        "import lstm_lab.api, sys\n"
+        "try:\n"
+        f"    lstm_lab.train({['--config-dir', 'conf', *QUICK, 'experiment=fixed']!r})\n"
+        "except lstm_lab.api.CommandError as error:\n"
+        "    sys.exit(f'{error.exit_code} {error}')\n"
+    )
+    library = subprocess.run(
+        [str(BIN / "python"), "-c", code], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert library.stderr.strip().startswith("2 hydra.run.dir: fixed holds a run already")
+    assert {p: p.read_bytes() for p in (tmp_path / "fixed").rglob("*") if p.is_file()} == before
 
 
 def test_sweep_runs_are_named_by_the_keys_the_sweep_varies():

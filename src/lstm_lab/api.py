@@ -138,6 +138,11 @@ def _command(name: str, config, run: Callable[[DictConfig, Path], Any], app: str
         if args is None:
             raise TypeError("a sweep runs from overrides: lstm_lab.train([..., '-m'])")
         return _run_app(app, name, args)
+    if name == "train":  # as Hydra's app does (records/rundirs.py, ChosenDirCheck)
+        with refusals_as_command_errors():
+            from lstm_lab.config.files import check_chosen_dirs
+
+            check_chosen_dirs(cfg, "run")
     with hydra_job(cfg) as (task, output_dir):
         return run(task, output_dir)
 

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import yaml
+from omegaconf import DictConfig, OmegaConf
 
 from lstm_lab.config.keyspec import ConfigError
 
@@ -130,21 +131,12 @@ def one_of_several() -> bool:
 
 
 def check_run_dirs(argv: list[str]) -> None:
-    """Where lstm-train's command line puts a run.
-
-    `paths.run_dir=<dir>`: the run would write its checkpoints, curves and metrics there while
-    Hydra kept its config (.hydra/) and log in a directory of its own, so neither lstm-eval nor
-    `resume=` would find a run in either; refused, with the keys that choose where a run goes.
-    `hydra.run.dir=<dir>` naming a folder that holds a run already: Hydra would write its
-    config over that run's, and the new run its checkpoints, metrics and curves; refused,
-    naming `resume=` for continuing it (a command line with `resume=` is left to resume's own
-    checks: a resumed run's directory is its own). `hydra.sweep.dir=<dir>` naming a sweep's
-    folder: its runs are kept (each job claims its own directory) but the new sweep's would
-    sit among them, and Hydra would write its multirun.yaml over the first one's; refused."""
-    resuming = any(a.startswith("resume=") and a != "resume=null" for a in argv)
+    """`paths.run_dir=<dir>` on lstm-train's command line: the run would write its checkpoints,
+    curves and metrics there while Hydra kept its config (.hydra/) and log in a directory of its
+    own, so neither lstm-eval nor `resume=` would find a run in either; refused, with the keys
+    that choose where a run goes (the directories those name: `check_chosen_dirs`)."""
     for arg in argv:
         name, _, value = arg.lstrip("+~").partition("=")
-        folder = Path(value.strip("'\"")).expanduser()  # Hydra takes quotes off a value
         if name == "paths.run_dir":
             raise ConfigError(
                 name,
@@ -152,24 +144,47 @@ def check_run_dirs(argv: list[str]) -> None:
                 "in, set hydra.run.dir=<dir> instead (hydra.sweep.dir=<dir> for a sweep), or "
                 "paths.output_root=<dir> for the folder runs go under",
             )
-        if name == "hydra.run.dir" and not (resuming or one_of_several()) and holds_a_run(folder):
-            raise ConfigError(
-                name,
-                f"{value} holds a run already, whose files a new run would write over; choose "
-                f"a new directory, or continue that run with resume={value}",
-            )
-        taken = folder / "multirun.yaml"
-        if name == "hydra.sweep.dir" and not one_of_several() and taken.exists():
-            raise ConfigError(
-                name,
-                f"{value} holds a sweep already, whose multirun.yaml a new sweep would write "
-                "over and whose runs it would mix with its own; choose a new directory",
-            )
+
+
+def check_chosen_dirs(cfg: DictConfig, mode: str) -> None:
+    """The directory lstm-train's composed config puts a run (`mode` "run": hydra.run.dir) or a
+    sweep ("sweep": hydra.sweep.dir) in, where it is one of the user's choosing, on the command
+    line or fixed in a config file (lstm-lab's default claims a new directory each time,
+    records/rundirs.py). A run directory that holds a run already: Hydra would write its config
+    over that run's, and the new run its checkpoints, metrics and curves; refused, naming
+    `resume=` for continuing it (a config with `resume` set is left to resume's own checks: a
+    resumed run's directory is its own). A sweep directory that holds a sweep: its runs are
+    kept (each job claims its own directory) but the new sweep's would sit among them, and
+    Hydra would write its multirun.yaml over the first one's; refused. A process started
+    beside others of the command (`one_of_several`) shares its directory and is never refused."""
+    key = f"hydra.{mode}.dir"
+    chosen = OmegaConf.to_container(cfg.hydra[mode], resolve=False).get("dir")
+    if chosen is None or "${lstm_lab." in str(chosen) or one_of_several():
+        return
+    if mode == "run" and cfg.get("resume") is not None:
+        return
+    try:
+        value = str(OmegaConf.select(cfg, key, throw_on_resolution_failure=True))
+    except Exception:  # an interpolation of the job's (${hydra:job.name}): Hydra's to resolve
+        return
+    folder = Path(value).expanduser()
+    if mode == "run" and holds_a_run(folder):
+        raise ConfigError(
+            key,
+            f"{value} holds a run already, whose files a new run would write over; choose "
+            f"a new directory, or continue that run with resume={value}",
+        )
+    if mode == "sweep" and (folder / "multirun.yaml").exists():
+        raise ConfigError(
+            key,
+            f"{value} holds a sweep already, whose multirun.yaml a new sweep would write "
+            "over and whose runs it would mix with its own; choose a new directory",
+        )
 
 
 def check_command_line(argv: list[str], config_dir: str | Path, train: bool = True) -> None:
     """Every --config-dir of a command line, the optional groups it chooses and, for
-    lstm-train (`train`), where it puts the run (see above)."""
+    lstm-train (`train`), `paths.run_dir` (see above)."""
     folders = config_dirs(argv)
     for folder in folders:
         check_config_dir(folder)

@@ -17,7 +17,8 @@ import os
 import shutil
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
 
 from lstm_lab.records.runnames import read_swept, run_name
 
@@ -76,6 +77,32 @@ def register() -> None:
     ):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn, use_cache=True)
+
+
+class ChosenDirCheck(Callback):
+    """Set in configs/hydra/default.yaml, first of lstm-train's Hydra callbacks: before Hydra
+    writes anything, a run directory or sweep directory of the user's choosing that holds a
+    run (a sweep) already is refused (config/files.py, `check_chosen_dirs`), whether it came
+    from the command line or a config file. Hydra turns an exception of a callback into a
+    warning and goes on, so the refusal leaves as a CommandExit (a SystemExit), which the
+    commands and lstm_lab.train print as `lstm-train: error: <line>` with exit status 2."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: object) -> None:
+        self.check(config, "run")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: object) -> None:
+        self.check(config, "sweep")
+
+    @staticmethod
+    def check(config: DictConfig, mode: str) -> None:
+        from lstm_lab.config.files import check_chosen_dirs
+        from lstm_lab.config.keyspec import ConfigError
+        from lstm_lab.user_errors import CommandExit, describe
+
+        try:
+            check_chosen_dirs(config, mode)
+        except ConfigError as error:
+            raise CommandExit(2, describe(error)) from None
 
 
 def checkpoint_dir(plain: dict) -> Path:
