@@ -58,6 +58,7 @@ def validate(cfg: DictConfig | Mapping, *, every_data_key: bool = True) -> dict:
 
     _check_mode(plain["model"], plain["data"])
     _check_progress_bar(plain)
+    _check_scheduler(plain.get("scheduler"))
 
     split = plain["data"]["split"]
     if split["train"] <= 0 or split["train"] + split["val"] >= 1:
@@ -105,6 +106,19 @@ def _check_progress_bar(plain: dict) -> None:
             "trainer.enable_progress_bar",
             "got false with callbacks.progress_bar set, a bar for a Trainer that shows none; "
             "set callbacks.progress_bar=null too",
+        )
+
+
+def _check_scheduler(scheduler: Any) -> None:
+    """A scheduler that reads a metric (plateau) can only step once an epoch: the metrics it
+    may monitor are logged at the end of each one."""
+    if not isinstance(scheduler, Mapping) or not scheduler.get("monitor"):
+        return
+    if scheduler.get("interval") == "step":
+        raise ConfigError(
+            "scheduler.interval",
+            f"got step with scheduler.monitor={scheduler['monitor']}, a metric logged once "
+            "an epoch; set scheduler.interval=epoch",
         )
 
 

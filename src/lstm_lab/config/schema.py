@@ -281,6 +281,23 @@ class Optimizer(Open):
     weight_decay: float = key(doc="weight decay", check=at_least(0))
 
 
+# The metrics logged every epoch of a fit (models/module.py), which a plateau scheduler or a
+# callback (early stopping, checkpoints) can monitor.
+MONITORED = ("val/loss", "train/loss")
+
+
+@dataclass
+class Scheduler(Open):
+    """Any torch.optim.lr_scheduler class via `_target_`; its other keys are that class's
+    arguments, but for Lightning's lr_scheduler options, read by lstm-lab and not passed on."""
+
+    interval: str = key(
+        doc="step the scheduler every optimizer step or every epoch", check=one_of("step", "epoch")
+    )
+    frequency: int = key(doc="step it every this many intervals", check=at_least(1))
+    monitor: str = key(doc="the metric a plateau scheduler reads", check=one_of(*MONITORED))
+
+
 @dataclass
 class Trainer(Open):
     """lightning.Trainer arguments; add any other with `+trainer.<arg>=<value>`."""
@@ -351,6 +368,7 @@ SECTIONS: dict[str, type] = {
     "data": Data,
     "model": ModelKeys,
     "optimizer": Optimizer,
+    "scheduler": Scheduler,
     "trainer": Trainer,
     "logger": Logger,
     "evaluation": Evaluation,
