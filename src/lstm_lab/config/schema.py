@@ -299,6 +299,15 @@ class Scheduler(Open):
 
 
 @dataclass
+class Callback(Open):
+    """Any Lightning callback via `_target_`; its other keys are that class's arguments. The
+    ones early stopping and checkpoints read once training runs are checked before it."""
+
+    monitor: str | None = key(doc="the metric it watches", check=one_of(*MONITORED), null="")
+    patience: int = key(doc="epochs without improvement before it acts", check=at_least(0))
+
+
+@dataclass
 class Trainer(Open):
     """lightning.Trainer arguments; add any other with `+trainer.<arg>=<value>`."""
 
@@ -371,6 +380,7 @@ SECTIONS: dict[str, type] = {
     "scheduler": Scheduler,
     "trainer": Trainer,
     "logger": Logger,
+    "callbacks.*": Callback,
     "evaluation": Evaluation,
 }
 # A trending CSV series leaves the training range; window_relative keeps a stationary one as
