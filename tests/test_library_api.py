@@ -51,6 +51,14 @@ def test_a_config_composed_by_hydra_without_its_hydra_node_gets_the_commands(in_
     assert not list((in_tmp / "outputs" / "runs").iterdir())
 
 
+def test_a_group_set_to_null_is_refused_in_one_line(in_tmp):
+    """Hydra's override parser fails on `group=null` with a ValueError and its traceback."""
+    with pytest.raises(CommandError) as refused:
+        lstm_lab.train([*ONE_EPOCH, "callbacks=null"])
+    assert str(refused.value).startswith("callbacks: got null; ~callbacks leaves the group out")
+    assert refused.value.exit_code == 2
+
+
 def test_a_refused_run_leaves_the_callers_logging_as_it_was(in_tmp):
     import logging
 

@@ -117,6 +117,25 @@ def check_optional_choices(argv: list[str], folders: list[Path]) -> None:
                 )
 
 
+def check_null_groups(argv: list[str], folders: list[Path]) -> None:
+    """`callbacks=null` (any group): Hydra's override parser hands null on as None and fails on
+    it with a traceback; refused here, with the override that leaves a group out."""
+    from lstm_lab.config.schema import OPTIONS  # the groups whose options it states
+
+    groups = {d.name for folder in folders if folder.is_dir() for d in folder.iterdir()}
+    for arg in argv:
+        name, eq, value = arg.lstrip("+").partition("=")
+        is_group = name in groups or name in OPTIONS or "/" in name  # hydra/launcher
+        if eq and is_group and value.strip() == "null":
+            files = {f.stem for folder in folders for f in (folder / name).glob("*.yaml")}
+            options = sorted(files | set(OPTIONS.get(name, ())))
+            raise ConfigError(
+                name,
+                f"got null; ~{name} leaves the group out"
+                + (f", {name}=<option> chooses one of {', '.join(options)}" if options else ""),
+            )
+
+
 def holds_a_run(folder: Path) -> bool:
     """A folder a run has written to: its config, checkpoints or metrics."""
     return any((folder / name).exists() for name in (".hydra", "checkpoints", "metrics.json"))
@@ -188,7 +207,9 @@ def check_command_line(argv: list[str], config_dir: str | Path, train: bool = Tr
     folders = config_dirs(argv)
     for folder in folders:
         check_config_dir(folder)
-    check_optional_choices(argv, [Path(config_dir), *(Path(f).expanduser() for f in folders)])
+    searched = [Path(config_dir), *(Path(f).expanduser() for f in folders)]
+    check_null_groups(argv, searched)
+    check_optional_choices(argv, searched)
     if train:
         check_run_dirs(argv)
 
