@@ -38,6 +38,7 @@ from lstm_lab.config.schema import (
     OPTIONS,
     SECTIONS,
     CsvSeries,
+    help_template,
 )
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -97,6 +98,17 @@ def test_every_key_has_a_doc():
         for prefix, section in sections.items():
             for name, _default, _valid, doc in describe_keys(prefix, section):
                 assert doc.strip(), f"{command}: {name} has no doc"
+
+
+def test_help_lists_every_key_once():
+    """lstm-train --help: every key of its sections and of the built-in networks
+    (model.hidden_size, ...), none twice (the model's training keys are in two sections)."""
+    text = help_template("train").split("== Keys")[1].split("== Config")[0]
+    lines = [line for line in text.splitlines()[1:] if line.strip()]
+    assert len(lines) == len(set(lines)), "a key listed twice"
+    listed = {re.match(r"[^=\s]+", line).group() for line in lines}
+    sections = [*SECTIONS.items(), ("model", NETWORKS)]
+    assert listed == {row[0] for prefix, kind in sections for row in describe_keys(prefix, kind)}
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in OPTIONS for o in OPTIONS[g]])

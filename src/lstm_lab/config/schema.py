@@ -405,11 +405,12 @@ COMMAND_SECTIONS["predict"] = {"": PredictKeys}
 def help_template(command: str) -> str:
     """`lstm-<command> --help` (Hydra fills in the $ names): the groups, every key with its
     doc, what is valid and its default, then the composed config."""
-    rows = [
-        row
-        for prefix, section in COMMAND_SECTIONS[command].items()
-        for row in describe_keys(prefix, section)
-    ]
+    sections = list(COMMAND_SECTIONS[command].items())
+    if command == "train":  # the built-in networks' own keys, after lstm-lab's model keys
+        sections.insert(1 + list(SECTIONS).index("model"), ("model", NETWORKS))
+    rows = [row for prefix, section in sections for row in describe_keys(prefix, section)]
+    # once each: the model's training keys (in TrainKeys and SECTIONS), GRU's keys (LSTM's)
+    rows = list(dict.fromkeys(rows))
     named = [
         (name if default == "-" else f"{name}={default}", f"{doc}; {valid}")
         for name, default, valid, doc in rows
