@@ -51,6 +51,16 @@ def test_a_config_composed_by_hydra_without_its_hydra_node_gets_the_commands(in_
     assert not list((in_tmp / "outputs" / "runs").iterdir())
 
 
+def test_a_sweep_with_a_failed_job_raises_a_command_error(in_tmp):
+    """The sweep's end used sys.exit(1): a SystemExit out of lstm_lab.train."""
+    with pytest.raises(CommandError) as failed:
+        lstm_lab.train(["-m", "model.hidden_size=0", *ONE_EPOCH])
+    assert failed.value.exit_code == 1
+    assert str(failed.value) == (
+        "1 of 1 jobs failed:\n  job0: model.hidden_size: got 0; must be an integer >= 1"
+    )
+
+
 def test_a_group_set_to_null_is_refused_in_one_line(in_tmp):
     """Hydra's override parser fails on `group=null` with a ValueError and its traceback."""
     with pytest.raises(CommandError) as refused:

@@ -89,9 +89,6 @@ class SweepSummary(Callback):
     """At the start of a sweep: the keys it varies, for the jobs' names (records/runnames.py).
     At its end: where it is, how to compare it, which jobs failed (exit 1 if any)."""
 
-    def __init__(self, prog: str = "lstm-train") -> None:
-        self.prog = prog
-
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from lstm_lab.records.runnames import swept_keys, write_swept
 
@@ -109,10 +106,12 @@ class SweepSummary(Callback):
         print(f"Compare:         lstm-compare {sweep_dir}")
         print(f"TensorBoard:     tensorboard --logdir {sweep_dir}")
         if failed:
+            from lstm_lab.user_errors import CommandExit
+
             sys.stdout.flush()
-            print(f"{self.prog}: error: {len(failed)} of {len(jobs)} jobs failed:", file=sys.stderr)
-            for name, reason in failed:
-                print(f"  {name}: {reason}", file=sys.stderr)
-            # SystemExit passes through Hydra's callback guard (it catches Exception only)
-            # and ends the process with a non-zero status once the sweep is over.
-            sys.exit(1)
+            lines = [f"{len(failed)} of {len(jobs)} jobs failed:"]
+            lines += [f"  {name}: {reason}" for name, reason in failed]
+            # A SystemExit passes through Hydra's callback guard (it catches Exception only);
+            # the console script prints it as `prog: error: ...` and exits 1, lstm_lab.train
+            # raises it as a CommandError.
+            raise CommandExit(1, "\n".join(lines))
