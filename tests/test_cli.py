@@ -202,6 +202,15 @@ def test_verbose_shows_the_traceback(tmp_path):
     assert run_dirs(tmp_path) == [], "a refused run leaves its directory behind"
 
 
+def test_multirun_flag_after_overrides_is_taken_as_hydra_takes_it_first(tmp_path):
+    """`lstm-train a=1 -m b=2,3`: argparse ends the overrides at the flag, and refused what
+    followed with Hydra's usage text; now the sweep's first job is composed (and refused)."""
+    proc = run("trainer.max_epochs=1", "-m", "model.hiden_size=4,8", cwd=tmp_path)
+    assert proc.returncode == 2
+    expected = "lstm-train: error: model.hiden_size: unknown key (did you mean 'hidden_size'?)"
+    assert proc.stderr.strip() == expected
+
+
 def test_help_lists_the_config_groups(tmp_path):
     proc = run("--help", cwd=tmp_path)
     assert proc.returncode == 0

@@ -182,7 +182,9 @@ def _run_app(app: str, name: str, args: list[str]) -> Any:
     module, _, function = app.partition(":")
     prog = {"train": "lstm-train", "eval": "lstm-eval", "predict": "lstm-predict"}[name]
     saved_argv, saved_full = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
-    sys.argv = [prog, *args]
+    from lstm_lab.config.files import flags_first
+
+    sys.argv = [prog, *flags_first(args)]
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing its report
     GlobalHydra.instance().clear()
     results: list[Any] = []

@@ -56,10 +56,11 @@ def run_cli(app: Callable[[], object], prog: str) -> None:
     atexit.register(collect_nothing_at_exit)  # runs after the handlers torch & co. add later
     try:
         with refusals_as_command_errors():  # Hydra's refusals before the task starts
-            from lstm_lab.config.files import check_command_line
+            from lstm_lab.config.files import check_command_line, flags_first
 
             # the files Hydra will read, first
             check_command_line(sys.argv[1:], CONFIG_DIR, train=prog == "lstm-train")
+            sys.argv[1:] = flags_first(sys.argv[1:])
             app()
     except CommandExit as stop:  # from inside Hydra's app (the task's command_errors_as_exits)
         leave(prog, stop.message, stop.code)

@@ -21,6 +21,16 @@ from lstm_lab.config.keyspec import ConfigError
 CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
 
 
+# Hydra's flags that take no value, which a user may type after some overrides.
+BARE_FLAGS = ("-m", "--multirun", "-r", "--run", "--resolve")
+
+
+def flags_first(argv: list[str]) -> list[str]:
+    """`a=1 -m b=2,3` as Hydra's parser takes it, `-m a=1 b=2,3`: an argparse positional list
+    ends at the first flag, so the overrides after one were refused with its usage text."""
+    return [a for a in argv if a in BARE_FLAGS] + [a for a in argv if a not in BARE_FLAGS]
+
+
 def config_dirs(argv: list[str]) -> list[str]:
     """The folders `argv` gives with --config-dir / -cd."""
     found = []
