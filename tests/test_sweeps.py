@@ -159,6 +159,17 @@ def test_report_refuses_a_folder_without_runs(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_a_sweep_refused_before_its_first_job_leaves_no_sweep_directory(tmp_path):
+    """Its multirun.yaml and swept.yaml were left, and a chosen hydra.sweep.dir then refused
+    the corrected command for holding a sweep."""
+    for _ in range(2):
+        proc = run("-m", "hydra.sweep.dir=mine", "model.hiden_size=4,8", cwd=tmp_path)
+        assert proc.returncode == 2 and proc.stderr.startswith("lstm-train: error: model.hiden")
+        assert not (tmp_path / "mine").exists()
+    run("-m", "model.hiden_size=4,8", cwd=tmp_path)
+    assert sweep_dirs(tmp_path) == []
+
+
 def test_a_failing_job_does_not_stop_the_sweep(tmp_path):
     """hidden_size=0 is refused by validation; lr=1e30 makes the loss overflow in epoch 0."""
     proc = run("-m", "model.hidden_size=0,4", "optimizer.lr=0.01,1e30", *ONE_EPOCH, cwd=tmp_path)

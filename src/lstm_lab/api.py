@@ -179,6 +179,8 @@ def _run_app(app: str, name: str, args: list[str]) -> Any:
 
     from hydra.core.global_hydra import GlobalHydra
 
+    from lstm_lab.records.sweep import remove_refused_sweeps
+
     module, _, function = app.partition(":")
     prog = {"train": "lstm-train", "eval": "lstm-eval", "predict": "lstm-predict"}[name]
     saved_argv, saved_full = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
@@ -190,7 +192,7 @@ def _run_app(app: str, name: str, args: list[str]) -> Any:
     results: list[Any] = []
     token = SWEEP_RESULTS.set(results)
     try:
-        with refusals_as_command_errors():
+        with refusals_as_command_errors(on_refusal=remove_refused_sweeps):
             getattr(import_module(module), function)()
     except CommandExit as stop:  # a job's refusal, on its way out of Hydra's app
         raise CommandError(stop.message, int(stop.code)) from None

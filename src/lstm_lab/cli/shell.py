@@ -16,6 +16,7 @@ import hydra
 from omegaconf import DictConfig
 
 from lstm_lab import CONFIG_DIR
+from lstm_lab.records.sweep import remove_refused_sweeps
 from lstm_lab.user_errors import (
     CommandError,
     CommandExit,
@@ -55,7 +56,8 @@ def run_cli(app: Callable[[], object], prog: str) -> None:
     atexit.unregister(collect_nothing_at_exit)  # once, however often run_cli runs
     atexit.register(collect_nothing_at_exit)  # runs after the handlers torch & co. add later
     try:
-        with refusals_as_command_errors():  # Hydra's refusals before the task starts
+        # Hydra's refusals before the task starts (a sweep's: before any job ran)
+        with refusals_as_command_errors(on_refusal=remove_refused_sweeps):
             from lstm_lab.config.files import check_command_line, flags_first
 
             # the files Hydra will read, first

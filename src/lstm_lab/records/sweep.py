@@ -10,6 +10,7 @@ Imports neither torch nor Lightning.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -25,6 +26,9 @@ from omegaconf import DictConfig
 log = logging.getLogger(__name__)
 
 FAILED_VALUE = float("inf")
+
+# The sweep directories this process started (SweepSummary.on_multirun_start), until they end.
+STARTED: list[Path] = []
 
 
 def in_multirun() -> bool:
@@ -95,10 +99,12 @@ class SweepSummary(Callback):
         hydra_cfg = config.hydra
         params = hydra_cfg.sweeper.get("params")  # a grid config's, or Optuna's search space
         keys = swept_keys(hydra_cfg.overrides.task, list(params) if params else [])
-        write_swept(Path(str(hydra_cfg.sweep.dir)), keys)
+        STARTED.append(Path(str(hydra_cfg.sweep.dir)))
+        write_swept(STARTED[-1], keys)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
+        STARTED.clear()
         jobs = job_dirs(sweep_dir)
         failed = failed_jobs(sweep_dir)
         print(f"Sweep: {len(jobs)} jobs, {len(jobs) - len(failed)} completed, {len(failed)} failed")
@@ -115,3 +121,18 @@ class SweepSummary(Callback):
             # the console script prints it as `prog: error: ...` and exits 1, lstm_lab.train
             # raises it as a CommandError.
             raise CommandExit(1, "\n".join(lines))
+
+
+def remove_refused_sweeps() -> None:
+    """A sweep refused before any job ran (a job's config that does not compose: a mistyped
+    key, an option that does not exist) leaves only Hydra's multirun.yaml and swept.yaml in its
+    directory, where a new sweep would be refused for them (config/files.py): both go, and the
+    directory too when nothing else is in it."""
+    while STARTED:
+        folder = STARTED.pop()
+        if not folder.is_dir() or any(p.is_dir() for p in folder.iterdir()):
+            continue  # a job ran: its directory keeps the sweep's
+        for name in ("multirun.yaml", "swept.yaml"):
+            (folder / name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a folder of the user's, with files of theirs
+            folder.rmdir()
