@@ -66,6 +66,27 @@ def check_arguments(key: str, target: str, function, given, filled=()) -> None:
         required = p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         if required and name not in filled and name not in given:
             raise BuildError(f"{key}.{name}", f"{target} needs it; add {key}.{name}=...")
+        note = p.annotation
+        kind = PLAIN_TYPES.get(note if isinstance(note, str) else getattr(note, "__name__", ""))
+        value = given.get(name)
+        if kind and value is not None and not _is_a(value, kind[0]):
+            raise BuildError(f"{key}.{name}", f"got {value!r}; {target} takes {kind[1]}")
+
+
+# Parameter annotations a config value is checked against (`width: int`), by name: a module
+# with `from __future__ import annotations` has them as strings.
+PLAIN_TYPES = {
+    "int": (int, "an integer"),
+    "float": (float, "a number"),
+    "bool": (bool, "true or false"),
+    "str": (str, "a string"),
+}
+
+
+def _is_a(value: Any, kind: type) -> bool:
+    if isinstance(value, bool) or kind is bool:  # True is an int to Python, never to a user
+        return isinstance(value, bool) and kind is bool
+    return isinstance(value, (int, float) if kind is float else kind)
 
 
 def check_signature(target: str, kwargs: dict[str, Any]) -> None:
