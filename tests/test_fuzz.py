@@ -2,7 +2,8 @@
 every schema key, broken YAML config files, broken CSV files, truncated and foreign checkpoints.
 
 Each input must end either in exit status 2 with one line on stderr (`lstm-train: error: ...`),
-no traceback and no run directory, or in a finished run (status completed in metrics.json).
+no traceback and no run directory, or in a finished run (status completed in metrics.json), or,
+for a valid setting that makes the loss diverge, in the NaN stop (exit 1, its line, status failed).
 
 Budget: 26 inputs in all (`fuzz(n)` on each test: 6 values, 12 config files, 4 CSV files,
 4 checkpoints), `derandomize=True` (the same inputs on every machine and in CI, no example
@@ -58,6 +59,12 @@ def ends_cleanly(proc, root: Path) -> None:
         shutil.rmtree(run_dir)
         return
     lines = proc.stderr.strip().splitlines()
+    if proc.returncode == 1:  # a valid setting that diverges (optimizer.lr=1e17): the NaN stop
+        assert len(lines) == 1 and "training stopped: loss became nan" in lines[0], output
+        (run_dir,) = run_dirs(root)
+        assert read_metrics(run_dir)["status"] == "failed"
+        shutil.rmtree(run_dir)
+        return
     assert proc.returncode == 2, output[-3000:]
     assert len(lines) == 1 and lines[0].startswith("lstm-train: error: "), proc.stderr
     assert not run_dirs(root), "a refused input must leave no run directory"

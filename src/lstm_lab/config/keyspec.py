@@ -12,6 +12,7 @@ checked. Imports only the standard library, so config errors stay fast.
 from __future__ import annotations
 
 import dataclasses
+import math
 import difflib
 import functools
 import operator
@@ -157,8 +158,8 @@ def _matches(kind: Any, value: Any) -> bool:
         return isinstance(value, Mapping)
     if isinstance(value, bool):
         return kind is bool  # True is an int to Python, never to a user
-    if kind is float:
-        return isinstance(value, (int, float))
+    if kind is float:  # inf and nan are no setting's value: a rate, a size, a fraction
+        return isinstance(value, (int, float)) and math.isfinite(value)
     return isinstance(value, kind)
 
 
