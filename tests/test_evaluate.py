@@ -258,6 +258,24 @@ def test_bad_predict_inputs_are_one_line(trained, tmp_path, content, expected):
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    "output,expected",
+    [
+        (".", "output: {out}: is a folder; give a file: <folder>/forecast.csv"),
+        ("afile/forecast.csv", "output: {out}: {tmp}/afile is a file, not a folder"),
+        ("x" * 300 + ".csv", "output: {out}: cannot be written (File name too long)"),
+    ],
+)
+def test_bad_predict_outputs_are_one_line(trained, tmp_path, output, expected):
+    run_dir, root = trained
+    (tmp_path / "afile").write_text("")
+    out = tmp_path / output
+    proc = run(f"run_dir={run_dir}", f"output={out}", cwd=root, prog="lstm-predict")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"lstm-predict: error: {expected.format(out=out, tmp=tmp_path)}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # no temporary file left
+
+
 def test_eval_of_a_copied_run_directory(trained, tmp_path):
     """The run directory may move: nothing in it depends on where it was made."""
     run_dir, _ = trained
