@@ -288,6 +288,22 @@ def test_eval_of_a_copied_run_directory(trained, tmp_path):
     assert list(moved.glob("events.out.tfevents.*"))  # the eval images, in the moved run
 
 
+@pytest.mark.parametrize("prog", ["lstm-eval", "lstm-predict"])
+def test_a_sweep_jobs_directory_is_named_quoted_and_refused_unquoted(trained, tmp_path, prog):
+    """A sweep job's directory holds `=` and `,`: typed bare, Hydra's grammar refuses it, in one
+    line giving the quoted form; quoted, it works."""
+    job = tmp_path / "hidden_size=8,num_layers=1"
+    shutil.copytree(trained[0], job, ignore=shutil.ignore_patterns("eval", "events.out.*"))
+    proc = run(f"run_dir={job}", "threads=1", cwd=tmp_path, prog=prog)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        f"{prog}: error: run_dir: got '{job}', which Hydra's override grammar cannot read "
+        f"(mismatched input '=' expecting <EOF>); quote it: \"run_dir='{job}'\""
+    )
+    proc = run(f"run_dir='{job}'", "threads=1", cwd=tmp_path, prog=prog)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
 @pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
 def test_a_signal_during_lstm_eval_lets_the_evaluation_finish_first(
     trained, tmp_path, monkeypatch, name
