@@ -276,6 +276,18 @@ def test_bad_predict_outputs_are_one_line(trained, tmp_path, output, expected):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # no temporary file left
 
 
+def test_predict_refuses_more_steps_than_memory_holds(trained, tmp_path):
+    run_dir, root = trained
+    out = tmp_path / "out.csv"
+    proc = run(f"run_dir={run_dir}", "steps=1000000000000000", f"output={out}", cwd=root,
+               prog="lstm-predict")  # fmt: skip
+    assert proc.returncode == 2
+    line = proc.stderr.strip()
+    assert line.startswith("lstm-predict: error: steps: got 1000000000000000; its forecast needs ")
+    assert line.endswith("of RAM available; lower steps") and "\n" not in line
+    assert not list(tmp_path.iterdir())
+
+
 def test_eval_of_a_copied_run_directory(trained, tmp_path):
     """The run directory may move: nothing in it depends on where it was made."""
     run_dir, _ = trained

@@ -87,12 +87,32 @@ def check_output(output: str | None) -> None:
         raise ConfigError("output", f"{output}: {nearest} is a file, not a folder")
 
 
+# a step's forecast in memory: float32 from the network, float64 in original units, and its
+# CSV row (step, forecast) as two float64 and the step's int64
+BYTES_PER_STEP = 4 + 8 + 16 + 8
+
+
+def check_steps_fit(steps: int) -> None:
+    """Refuse a `steps` whose forecast cannot be held in the RAM there is (it was a traceback
+    from numpy or torch's allocator)."""
+    from lstm_lab.training.memory import available_ram, gb
+
+    free, need = available_ram(), steps * BYTES_PER_STEP
+    if free is not None and need > free:
+        raise ConfigError(
+            "steps",
+            f"got {steps}; its forecast needs {gb(need)} of memory, more than the {gb(free)} "
+            "of RAM available; lower steps",
+        )
+
+
 def predict(plain: dict) -> Path:
     """lstm-predict's work on its validated keys: the forecast CSV written, its path."""
     from lstm_lab.evaluation.forecast import rollout_refusal
     from lstm_lab.records.restore import restore  # torch from here on
 
     check_output(plain["output"])
+    check_steps_fit(plain["steps"])
     run = restore(plain["run_dir"], plain["ckpt_path"])
     values = run.series if plain["input"] is None else read_values(Path(plain["input"]))
     window, n_features = run.plain["data"]["window"], run.series.shape[1]
