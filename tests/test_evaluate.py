@@ -190,6 +190,37 @@ def test_bad_eval_settings_are_one_line(trained, args, expected):
     assert proc.stderr.startswith(f"lstm-eval: error: {expected}"), proc.stderr
 
 
+@pytest.mark.parametrize(
+    "given,expected",
+    [
+        (
+            "ckpt_path=TMP/kept/loose.ckpt",
+            "ckpt_path: TMP/kept/loose.ckpt: not in the checkpoints/ folder of a run directory "
+            "made by lstm-train (TMP has no .hydra/config.yaml); give its run too: run_dir=<run>",
+        ),
+        ("ckpt_path=TMP/nope.ckpt", "TMP/nope.ckpt: no such checkpoint file"),
+        ("ckpt_path=RUN/checkpoints", "RUN/checkpoints: not a file (a checkpoint is a .ckpt file)"),
+        ("run_dir=RUN/metrics.json", "run_dir: RUN/metrics.json: not a directory"),
+    ],
+    ids=["loose", "missing", "folder", "file-as-run"],
+)
+def test_a_checkpoint_outside_a_run_is_named_not_the_folder_it_was_looked_for_in(
+    trained, tmp_path, given, expected
+):
+    """A checkpoint given alone finds its run two folders up: it named that folder (`.`,
+    `no .hydra/config.yaml`), not the checkpoint or what was wrong with it."""
+    run_dir, root = trained
+    (tmp_path / "kept").mkdir()
+    shutil.copy(run_dir / "checkpoints" / "best.ckpt", tmp_path / "kept" / "loose.ckpt")
+    fill = {"TMP": str(tmp_path), "RUN": str(run_dir)}
+    for name, path in fill.items():
+        given, expected = given.replace(name, path), expected.replace(name, path)
+    for prog in ("lstm-eval", "lstm-predict"):
+        proc = run(given, cwd=root, prog=prog)
+        assert proc.returncode == 2
+        assert proc.stderr.strip() == f"{prog}: error: {expected}"
+
+
 def read_forecast(path) -> np.ndarray:
     assert path.read_text().splitlines()[0] == "step,forecast"
     table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
