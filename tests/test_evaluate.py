@@ -190,6 +190,37 @@ def test_bad_eval_settings_are_one_line(trained, args, expected):
     assert proc.stderr.startswith(f"lstm-eval: error: {expected}"), proc.stderr
 
 
+@pytest.mark.parametrize(
+    "given,expected",
+    [
+        (
+            "ckpt_path=TMP/kept/loose.ckpt",
+            "ckpt_path: TMP/kept/loose.ckpt: not in the checkpoints/ folder of a run directory "
+            "made by lstm-train (TMP has no .hydra/config.yaml); give its run too: run_dir=<run>",
+        ),
+        ("ckpt_path=TMP/nope.ckpt", "TMP/nope.ckpt: no such checkpoint file"),
+        ("ckpt_path=RUN/checkpoints", "RUN/checkpoints: not a file (a checkpoint is a .ckpt file)"),
+        ("run_dir=RUN/metrics.json", "run_dir: RUN/metrics.json: not a directory"),
+    ],
+    ids=["loose", "missing", "folder", "file-as-run"],
+)
+def test_a_checkpoint_outside_a_run_is_named_not_the_folder_it_was_looked_for_in(
+    trained, tmp_path, given, expected
+):
+    """A checkpoint given alone finds its run two folders up: it named that folder (`.`,
+    `no .hydra/config.yaml`), not the checkpoint or what was wrong with it."""
+    run_dir, root = trained
+    (tmp_path / "kept").mkdir()
+    shutil.copy(run_dir / "checkpoints" / "best.ckpt", tmp_path / "kept" / "loose.ckpt")
+    fill = {"TMP": str(tmp_path), "RUN": str(run_dir)}
+    for name, path in fill.items():
+        given, expected = given.replace(name, path), expected.replace(name, path)
+    for prog in ("lstm-eval", "lstm-predict"):
+        proc = run(given, cwd=root, prog=prog)
+        assert proc.returncode == 2
+        assert proc.stderr.strip() == f"{prog}: error: {expected}"
+
+
 def read_forecast(path) -> np.ndarray:
     assert path.read_text().splitlines()[0] == "step,forecast"
     table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
@@ -258,6 +289,36 @@ def test_bad_predict_inputs_are_one_line(trained, tmp_path, content, expected):
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    "output,expected",
+    [
+        (".", "output: {out}: is a folder; give a file: <folder>/forecast.csv"),
+        ("afile/forecast.csv", "output: {out}: {tmp}/afile is a file, not a folder"),
+        ("x" * 300 + ".csv", "output: {out}: cannot be written (File name too long)"),
+    ],
+)
+def test_bad_predict_outputs_are_one_line(trained, tmp_path, output, expected):
+    run_dir, root = trained
+    (tmp_path / "afile").write_text("")
+    out = tmp_path / output
+    proc = run(f"run_dir={run_dir}", f"output={out}", cwd=root, prog="lstm-predict")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"lstm-predict: error: {expected.format(out=out, tmp=tmp_path)}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # no temporary file left
+
+
+def test_predict_refuses_more_steps_than_memory_holds(trained, tmp_path):
+    run_dir, root = trained
+    out = tmp_path / "out.csv"
+    proc = run(f"run_dir={run_dir}", "steps=1000000000000000", f"output={out}", cwd=root,
+               prog="lstm-predict")  # fmt: skip
+    assert proc.returncode == 2
+    line = proc.stderr.strip()
+    assert line.startswith("lstm-predict: error: steps: got 1000000000000000; its forecast needs ")
+    assert line.endswith("of RAM available; lower steps") and "\n" not in line
+    assert not list(tmp_path.iterdir())
+
+
 def test_eval_of_a_copied_run_directory(trained, tmp_path):
     """The run directory may move: nothing in it depends on where it was made."""
     run_dir, _ = trained
@@ -268,6 +329,22 @@ def test_eval_of_a_copied_run_directory(trained, tmp_path):
     result = json.loads((moved / "eval" / "best" / "evaluation.json").read_text())
     assert result["forecast"]["rollout"] is None
     assert list(moved.glob("events.out.tfevents.*"))  # the eval images, in the moved run
+
+
+@pytest.mark.parametrize("prog", ["lstm-eval", "lstm-predict"])
+def test_a_sweep_jobs_directory_is_named_quoted_and_refused_unquoted(trained, tmp_path, prog):
+    """A sweep job's directory holds `=` and `,`: typed bare, Hydra's grammar refuses it, in one
+    line giving the quoted form; quoted, it works."""
+    job = tmp_path / "hidden_size=8,num_layers=1"
+    shutil.copytree(trained[0], job, ignore=shutil.ignore_patterns("eval", "events.out.*"))
+    proc = run(f"run_dir={job}", "threads=1", cwd=tmp_path, prog=prog)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        f"{prog}: error: run_dir: got '{job}', which Hydra's override grammar cannot read "
+        f"(mismatched input '=' expecting <EOF>); quote it: \"run_dir='{job}'\""
+    )
+    proc = run(f"run_dir='{job}'", "threads=1", cwd=tmp_path, prog=prog)
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 @pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])

@@ -63,6 +63,22 @@ def test_rollout_of_the_exact_sine_recurrence_reproduces_the_sine():
     np.testing.assert_allclose(out[1], np.sin(t[60:660]), atol=1e-9)
 
 
+def test_a_long_rollout_holds_its_forecast_not_one_array_per_step():
+    """lstm-predict steps=10000000 grew ~750 bytes a step (a list of each call's array) until
+    the machine ran out of memory: the forecast itself is 4 bytes a step."""
+    import tracemalloc
+
+    def last_plus_one(w):
+        return (w[:, -1, :1] + 1).astype(np.float32)
+
+    tracemalloc.start()
+    out = rollout(last_plus_one, np.zeros((1, 10, 1), np.float32), 100_000)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    np.testing.assert_array_equal(out[0, [0, -1]], [1, 100_000])
+    assert peak < 1_000_000, peak
+
+
 def test_rollout_refuses_multivariate_windows():
     with pytest.raises(ValueError, match="needs a single input feature; this data has 2"):
         rollout(lambda x: x[:, -1, :1], np.zeros((1, 4, 2)), 3)

@@ -136,6 +136,27 @@ def test_report_mode_column_follows_each_run(grid, tmp_path):
     assert set(modes.values()) == {"window"}
 
 
+@pytest.mark.parametrize(
+    "record,text,why",
+    [
+        ("metrics.json", '{"status": "compl', "not readable (Unterminated string starting at: "),
+        ("metrics.json", "[1, 2]", "holds no mapping of keys to values"),
+        (".hydra/config.yaml", "model: [", "not readable (while parsing a flow node)"),
+    ],
+)
+def test_report_refuses_a_run_record_it_cannot_read(grid, tmp_path, record, text, why):
+    sweep_dir, _, _ = grid
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep_dir, copy, ignore=shutil.ignore_patterns("comparison.*", "*.png"))
+    bad = job_dirs(copy)[0] / record
+    bad.write_text(text)
+    proc = run(str(copy), cwd=tmp_path, prog="lstm-compare")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"lstm-compare: error: {bad}: {why}")
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert not list(copy.glob("comparison.*")) and not list(copy.glob("*.png"))
+
+
 def test_report_works_on_single_runs(tmp_path):
     for hidden in (4, 6):
         proc = run(*ONE_EPOCH, f"model.hidden_size={hidden}", cwd=tmp_path)

@@ -141,6 +141,10 @@ def describe(error: BaseException) -> str:
         return f"{written_at(msg)}{cause.full_key}: {msg}"
     if isinstance(error, InstantiationException):
         return instantiation_failure(error)
+    if isinstance(error, OverrideParseException):
+        return unreadable_override(error)
+    if str(error).startswith("Ambiguous value for argument"):
+        return comma_in_value(str(error))
     lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
     return " ".join(lines[:2]) if lines else type(error).__name__
 
@@ -171,3 +175,31 @@ def instantiation_failure(error: InstantiationException) -> str:
             ", set env var HYDRA_FULL_ERROR=1 to see chained exception", ""
         )
     return f"{key}: {msg}" if key else msg
+
+
+def unreadable_override(error: OverrideParseException) -> str:
+    """An override Hydra's grammar cannot read, named by its key; a value with an `=` in it
+    (a sweep job's directory, `run_dir=<sweep>/hidden_size=8`) gets the quoted form to type."""
+    lines = [line.strip() for line in str(error).splitlines()]
+    skip = ("Error parsing override", "See https://", "^")
+    reason = next((line for line in lines if line and not line.startswith(skip)), "")
+    key, has_value, value = error.override.partition("=")
+    if not has_value:
+        return f"{error.override}: not an override Hydra can read ({reason}); write key=value"
+    msg = f"{key}: got {value!r}, which Hydra's override grammar cannot read ({reason})"
+    if "=" in value and not any(q in value for q in "'\""):
+        msg += f"; quote it: \"{key}='{value}'\""
+    return msg
+
+
+def comma_in_value(message: str) -> str:
+    """Hydra's four lines on a value with a comma (a list? a sweep? one value?) as one line
+    naming the key, with the quoted form a sweep job's directory needs."""
+    found = re.search(r"argument '([^'=]+)=(.*)'$", message.splitlines()[0])
+    if found is None:
+        return " ".join(message.split())
+    key, value = found.groups()
+    return (
+        f"{key}: got {value!r}, which Hydra reads as several values (a list: {key}=[a,b]; "
+        f"a sweep: -m); quote it if it is one: \"{key}='{value}'\""
+    )

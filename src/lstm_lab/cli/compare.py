@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from lstm_lab.records.comparison import compare, find_runs
+from lstm_lab.setting_error import SettingError
 
 PROG = "lstm-compare"
 
@@ -27,7 +28,10 @@ def main(argv: list[str] | None = None) -> None:
         parser.exit(
             2, f"{PROG}: error: {root}: no runs (directories with metrics.json or .hydra/)\n"
         )
-    compare(root)
+    try:
+        compare(root)
+    except SettingError as error:  # a run's record that cannot be read: refused before writing
+        parser.exit(2, f"{PROG}: error: {error}\n")
 
 
 if __name__ == "__main__":

@@ -71,11 +71,48 @@ def write_csv(path: Path, forecast: np.ndarray) -> None:
         )
 
 
+def check_output(output: str | None) -> None:
+    """Refuse, before any work, an output= that names a folder or lies under a file."""
+    if not output:
+        return
+    path = Path(output)
+    try:
+        folder = path.is_dir()
+        nearest = next(p for p in path.parents if p.exists())  # '.' or '/' at the latest
+    except OSError as error:  # a name too long, say
+        raise ConfigError("output", f"{output}: cannot be written ({error.strerror})") from None
+    if folder:
+        raise ConfigError("output", f"{output}: is a folder; give a file: <folder>/forecast.csv")
+    if not nearest.is_dir():
+        raise ConfigError("output", f"{output}: {nearest} is a file, not a folder")
+
+
+# a step's forecast in memory: float32 from the network, float64 in original units, and its
+# CSV row (step, forecast) as two float64 and the step's int64
+BYTES_PER_STEP = 4 + 8 + 16 + 8
+
+
+def check_steps_fit(steps: int) -> None:
+    """Refuse a `steps` whose forecast cannot be held in the RAM there is (it was a traceback
+    from numpy or torch's allocator)."""
+    from lstm_lab.training.memory import available_ram, gb
+
+    free, need = available_ram(), steps * BYTES_PER_STEP
+    if free is not None and need > free:
+        raise ConfigError(
+            "steps",
+            f"got {steps}; its forecast needs {gb(need)} of memory, more than the {gb(free)} "
+            "of RAM available; lower steps",
+        )
+
+
 def predict(plain: dict) -> Path:
     """lstm-predict's work on its validated keys: the forecast CSV written, its path."""
     from lstm_lab.evaluation.forecast import rollout_refusal
     from lstm_lab.records.restore import restore  # torch from here on
 
+    check_output(plain["output"])
+    check_steps_fit(plain["steps"])
     run = restore(plain["run_dir"], plain["ckpt_path"])
     values = run.series if plain["input"] is None else read_values(Path(plain["input"]))
     window, n_features = run.plain["data"]["window"], run.series.shape[1]
@@ -98,7 +135,10 @@ def predict(plain: dict) -> Path:
     set_threads(setting, {**shape_of(run.plain, *run.series.shape[:2]), "batch_size": 1})
     forecast = forecast_after(run, values, plain["steps"])
     output = Path(plain["output"]) if plain["output"] else run.run_dir / "forecast.csv"
-    write_csv(output, forecast)
+    try:
+        write_csv(output, forecast)
+    except OSError as error:  # a folder that cannot be made or written to: no file, no tmp
+        raise ConfigError("output", f"{output}: cannot be written ({error.strerror})") from None
     source = plain["input"] or "the run's own series"
     print(f"Forecast of the {plain['steps']} values after the end of {source}: {output}")
     return output

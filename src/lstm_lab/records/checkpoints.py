@@ -27,6 +27,16 @@ class CheckpointError(ConfigError):
         self.path = Path(path)
 
 
+def check_file(path: str | Path) -> Path:
+    """The checkpoint's path, if it is a file there."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(path, "no such checkpoint file")
+    if not path.is_file():
+        raise CheckpointError(path, "not a file (a checkpoint is a .ckpt file)")
+    return path
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """The checkpoint's dict, loaded with weights_only=True; it must hold a `state_dict`.
 
@@ -34,11 +44,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     weights-only unpickler accepts tensors and plain data alone, so a file that asks for
     more is refused before one byte of its payload runs.
     """
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(path, "no such checkpoint file")
-    if not path.is_file():
-        raise CheckpointError(path, "not a file (a checkpoint is a .ckpt file)")
+    path = check_file(path)
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except PermissionError:

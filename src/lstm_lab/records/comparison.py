@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from lstm_lab.files import written_whole
+from lstm_lab.setting_error import SettingError
 
 OUTPUTS = {
     "markdown": "comparison.md",
@@ -81,18 +82,34 @@ def _epochs(curve: list[tuple[int, float]], epoch_curve: list[tuple[int, float]]
     return [(epoch_at.get(step, i), value) for i, (step, value) in enumerate(curve)]
 
 
+REPAIR = "repair it, or move its run out of the folder compared"
+
+
+def read_record(path: Path) -> dict:
+    """A run's metrics.json or .hydra/config.yaml as a mapping ({} when there is none); a file
+    that is not one is refused, naming it, rather than left out of the table without a word."""
+    if not path.is_file():
+        return {}
+    try:
+        record = (json.loads if path.suffix == ".json" else yaml.safe_load)(path.read_text())
+    except (ValueError, yaml.YAMLError, OSError) as error:  # JSON's and UTF-8's are ValueErrors
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise SettingError(str(path), f"not readable ({first}); {REPAIR}") from None
+    if not isinstance(record, dict):
+        raise SettingError(str(path), f"holds no mapping of keys to values; {REPAIR}")
+    return record
+
+
 def read_run(root: Path, run_dir: Path) -> Run:
     run = Run(name=run_dir.relative_to(root).as_posix() or run_dir.name, path=run_dir)
-    config_file = run_dir / ".hydra" / "config.yaml"
-    cfg = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
+    cfg = read_record(run_dir / ".hydra" / "config.yaml")
     model = cfg.get("model") or {}
     run.hidden_size, run.num_layers = model.get("hidden_size"), model.get("num_layers")
     run.network = str(model.get("_target_") or run.network).rpartition(".")[2]
     lr = (cfg.get("optimizer") or {}).get("lr")
     run.lr = lr if isinstance(lr, (int, float)) else None
 
-    metrics_file = run_dir / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    metrics = read_record(run_dir / "metrics.json")
     if "mode" in metrics or "stateful" in model:
         run.mode = str(metrics.get("mode", "stateful" if model.get("stateful") else "window"))
     run.status = metrics.get("status", "incomplete")
@@ -233,7 +250,7 @@ def compare(root: Path) -> list[Run]:
     """Read every run under root, write the table and figures there, print the table."""
     from lstm_lab.evaluation.sweep_figures import plot_test_mse_vs_hidden, plot_val_curves
 
-    runs = sorted((read_run(root, d) for d in find_runs(root)), key=Run.sort_key)
+    runs = sorted((read_run(root, d) for d in find_runs(root)), key=Run.sort_key)  # before writing
     # a mode column once any run knows the stateful switch; runs from before it were windowed
     with_mode = any(run.mode is not None for run in runs)
     with_network = len({run.network for run in runs}) > 1  # e.g. -m model=lstm,gru

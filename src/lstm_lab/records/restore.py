@@ -52,12 +52,22 @@ def locate(run_dir: str | None, ckpt_path: str | None) -> tuple[Path, Path]:
     else:
         run = Path(run_dir)
         ckpt = run / "checkpoints" / "best.ckpt"
-    key = "run_dir" if run_dir else "ckpt_path"
+    if not run_dir and not (run / ".hydra" / "config.yaml").is_file():
+        # the run was looked for where the checkpoint is: name the checkpoint, not that folder
+        from lstm_lab.records.checkpoints import check_file
+
+        check_file(ckpt)
+        raise ConfigError(
+            "ckpt_path",
+            f"{ckpt}: not in the checkpoints/ folder of a run directory made by lstm-train "
+            f"({run} has no .hydra/config.yaml); give its run too: run_dir=<run>",
+        )
     if not run.is_dir():
-        raise ConfigError(key, f"{run}: no such run directory")
+        what = "not a directory" if run.exists() else "no such run directory"
+        raise ConfigError("run_dir", f"{run}: {what}")
     if not (run / ".hydra" / "config.yaml").is_file():
         raise ConfigError(
-            key, f"{run}: no .hydra/config.yaml, so not a run directory made by lstm-train"
+            "run_dir", f"{run}: no .hydra/config.yaml, so not a run directory made by lstm-train"
         )
     return run, ckpt
 
