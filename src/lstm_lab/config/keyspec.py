@@ -12,9 +12,9 @@ checked. Imports only the standard library, so config errors stay fast.
 from __future__ import annotations
 
 import dataclasses
-import math
 import difflib
 import functools
+import math
 import operator
 import types
 import typing
