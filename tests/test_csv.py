@@ -103,6 +103,9 @@ def test_missing_time_cells_only_drop_skips_them(tmp_path):
 BAD = [
     ("t,y\n1,1\n2,abc\n", {"target": "y"}, "target", "column 'y', line 3: 'abc' is not a number"),
     ("t,y,x\n1,1,inf\n", {"target": "y", "features": ["x"]}, "features", "'inf' is not a number"),
+    # beyond float32 (1e39 was cast to inf) or too large for its squares (1e20 trained into NaN)
+    ("y\n1\n1e39\n", {"target": "y"}, "target", "line 3: '1e39' is too large"),
+    ("y,x\n1,-2e20\n", {"target": "y", "features": ["x"]}, "features", "'-2e20' is too large"),
     ("t,y\n1,1\n3,2\n2,3\n", {"target": "y", "time": "t"}, "time", "line 4 (2) does not come"),
     ("t,y\n1,1\n1,2\n", {"target": "y", "time": "t"}, "time", "not in increasing order"),
     (

@@ -55,10 +55,10 @@ def _checked_series(series, target: str):
     Returned as (time, features) float32, the form every DataModule reads."""
     import numpy as np
 
-    from lstm_lab.data.windows import as_columns
+    from lstm_lab.data.windows import MAX_MAGNITUDE, as_columns
 
-    try:
-        array = np.asarray(series, dtype=np.float32)
+    try:  # float64 first: a value beyond float32's range is refused, not cast to inf
+        array = np.asarray(series, dtype=np.float64)
     except (TypeError, ValueError):
         array = None
     if array is None or array.ndim not in (1, 2) or not array.size:
@@ -70,4 +70,11 @@ def _checked_series(series, target: str):
         )
     if not np.isfinite(array).all():
         raise ConfigError("data.series._target_", f"{target} returned NaN or infinite values")
+    peak = float(np.abs(array).max())
+    if peak >= MAX_MAGNITUDE:
+        raise ConfigError(
+            "data.series._target_",
+            f"{target} returned values up to {peak:.3g}; lstm-lab trains in float32 and needs "
+            f"values below {MAX_MAGNITUDE:g} in size: rescale the series",
+        )
     return as_columns(array)

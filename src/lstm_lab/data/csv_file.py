@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from lstm_lab import RESOURCE_ROOT
+from lstm_lab.data.windows import MAX_MAGNITUDE
 from lstm_lab.setting_error import SettingError
 
 MISSING_POLICIES = ("fail", "drop", "interpolate")
@@ -155,6 +156,13 @@ def _numbers(path, name: str, key: str, lines: list[int], cells: list[str]) -> n
         if not np.isfinite(out[i]):
             raise SeriesFileError(
                 key, f"{path}: column '{name}', line {lines[i]}: {cell.strip()!r} is not a number"
+            )
+        if abs(out[i]) >= MAX_MAGNITUDE:
+            raise SeriesFileError(
+                key,
+                f"{path}: column '{name}', line {lines[i]}: {cell.strip()!r} is too large; "
+                f"lstm-lab trains in float32 and needs values below {MAX_MAGNITUDE:g} in size: "
+                "rescale the column",
             )
     return out
 

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 
 SPLITS = ("train", "val", "test")
+# The largest size of value a series may hold: training and metrics run in float32, whose
+# squares (the variance of the scaler, the squared errors in the series' own units) overflow
+# past 3.4e38, so larger values train into NaN or score inf without a word.
+MAX_MAGNITUDE = 1e15
 
 
 def as_columns(series: np.ndarray) -> np.ndarray:
