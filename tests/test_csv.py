@@ -49,6 +49,13 @@ def test_numeric_time_blank_lines_and_quoted_fields(tmp_path):
     np.testing.assert_array_equal(table.values[:, 0], [1, 2, 3])
 
 
+def test_sub_second_time_stamps_keep_their_order(tmp_path):
+    # Cut to whole seconds, these two were one time and the file was refused as unsorted.
+    path = write(tmp_path, "t,y\n2024-01-01T00:00:00.100,1\n2024-01-01T00:00:00.200,2\n")
+    table = read_csv(path, "y", time="t")
+    assert table.time[1] - table.time[0] == np.timedelta64(100, "ms")
+
+
 GAPS = """t,y,x
 0,0,10
 1,,11

@@ -177,7 +177,8 @@ def _times(path, name: str, lines: list[int], cells: list[str]) -> np.ndarray:
         return numbers
     except ValueError:
         pass
-    stamps = np.full(len(cells), np.datetime64("NaT"), dtype="datetime64[s]")
+    # microseconds: stamps a fraction of a second apart stay apart (whole seconds cut them to one)
+    stamps = np.full(len(cells), np.datetime64("NaT"), dtype="datetime64[us]")
     for i, cell in present:
         try:
             stamps[i] = np.datetime64(cell)
