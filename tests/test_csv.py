@@ -125,6 +125,10 @@ BAD = [
     ("t,y\n1,1\n", {"target": "z"}, "target", "no column 'z' (columns: t, y)"),
     ("t,y\n1,1\n", {"target": "y", "features": ["w"]}, "features", "no column 'w'"),
     ("t,y\n1,1\n", {"target": "y", "time": "when"}, "time", "no column 'when'"),
+    # a column named twice: the first was read, whichever the user meant
+    ("y,y\n1,5\n", {"target": "y"}, "target", "the header has 2 columns named 'y'"),
+    ("y,x,x\n1,2,3\n", {"target": "y", "features": ["x"]}, "features", "2 columns named 'x'"),
+    ("t,y,t\n1,2,3\n", {"target": "y", "time": "t"}, "time", "2 columns named 't'"),
     ("t,y\n1,1\n2\n", {"target": "y"}, "path", "line 3 has 1 fields, the header has 2"),
     ("t,y\n", {"target": "y"}, "path", "no data rows below the header"),
     ("", {"target": "y"}, "path", "empty file"),

@@ -76,6 +76,10 @@ def read_csv(
                 raise SeriesFileError(
                     key, f"{path}: no column '{name}' (columns: {', '.join(header)})"
                 )
+            if name is not None and header.count(name) > 1:  # which one is meant?
+                raise SeriesFileError(
+                    key, f"{path}: the header has {header.count(name)} columns named '{name}'"
+                )
     if not rows:
         raise SeriesFileError("path", f"{path}: no data rows below the header")
 
