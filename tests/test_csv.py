@@ -122,6 +122,7 @@ BAD = [
         "line 3 (2024-01-01) does not come after line 2 (2024-01-02)",
     ),
     ("d,y\nmonday,1\n", {"target": "y", "time": "d"}, "time", "'monday' is neither a number"),
+    ("t,y\ninf,1\ninf,2\n", {"target": "y", "time": "t"}, "time", "'inf' is not a finite time"),
     ("t,y\n1,1\n", {"target": "z"}, "target", "no column 'z' (columns: t, y)"),
     ("t,y\n1,1\n", {"target": "y", "features": ["w"]}, "features", "no column 'w'"),
     ("t,y\n1,1\n", {"target": "y", "time": "when"}, "time", "no column 'when'"),

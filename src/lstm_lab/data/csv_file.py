@@ -178,9 +178,16 @@ def _times(path, name: str, lines: list[int], cells: list[str]) -> np.ndarray:
         numbers = np.full(len(cells), np.nan)
         for i, cell in present:
             numbers[i] = float(cell)
-        return numbers
     except ValueError:
         pass
+    else:
+        for i, cell in present:
+            if not np.isfinite(numbers[i]):  # inf passed the order check, inf twice as well
+                raise SeriesFileError(
+                    "time",
+                    f"{path}: column '{name}', line {lines[i]}: {cell!r} is not a finite time",
+                )
+        return numbers
     # microseconds: stamps a fraction of a second apart stay apart (whole seconds cut them to one)
     stamps = np.full(len(cells), np.datetime64("NaT"), dtype="datetime64[us]")
     for i, cell in present:
