@@ -231,12 +231,25 @@ def test_stateful_experiment_composes(compose_train):
         (["model.streams=0"], "model.streams"),
         (["model.stateful=true", "model.carry_state=true"], "model.carry_state"),
         (["model.stateful=true", "model.streams=800"], "model.streams"),
+        (["model.stateful=true", "data.horizon=151"], "data.horizon"),
     ],
 )
 def test_bad_stateful_settings_name_their_key(compose_train, overrides, key):
     with pytest.raises(ConfigError) as info:
         build_series(validate(compose_train(*overrides)))
     assert info.value.key == key and "\n" not in str(info.value)
+
+
+def test_stateful_mode_reads_no_window_so_a_long_one_is_not_refused(compose_train):
+    # data.window is unused in stateful mode; a window longer than the val split was refused
+    plain = validate(compose_train("model.stateful=true", "data.window=200"))
+    assert build_series(plain).shape == (1000, 1)
+    with pytest.raises(ConfigError) as info:  # what a stateful split does need: its targets
+        build_series(validate(compose_train("model.stateful=true", "data.horizon=151")))
+    assert str(info.value) == (
+        "data.horizon: the val split has 150 steps, too few for a target 151 step(s) ahead; "
+        "lower data.horizon, or give the split more"
+    )
 
 
 def test_too_many_streams_is_one_line_and_leaves_no_run(tmp_path):

@@ -29,16 +29,17 @@ def build_series(plain: dict):
         raise
     series = _checked_series(series, data["series"]["_target_"])
     bounds = split_bounds(len(series), data["split"]["train"], data["split"]["val"])
-    try:
-        check_split_lengths(bounds, data["window"], data["horizon"])
+    source = data["series"].get("path")
+    rows = f"{source} has {len(series)} usable rows: " if source else ""
+    stateful = plain["model"]["stateful"]
+    try:  # stateful mode reads no windows (data.window is unused there): a split needs targets
+        check_split_lengths(bounds, 0 if stateful else data["window"], data["horizon"])
     except ValueError as error:
-        source = data["series"].get("path")
-        rows = f"{source} has {len(series)} usable rows: " if source else ""
+        key, lower = ("data.horizon", "") if stateful else ("data.window", "data.window or ")
         raise ConfigError(
-            "data.window",
-            f"{rows}{error}; lower data.window or data.horizon, or give the split more",
+            key, f"{rows}{error}; lower {lower}data.horizon, or give the split more"
         ) from None
-    if plain["model"]["stateful"]:
+    if stateful:
         from lstm_lab.data.streams import check_stream_lengths
 
         try:

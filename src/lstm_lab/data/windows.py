@@ -101,9 +101,11 @@ def make_splits(
 
 
 def check_split_lengths(bounds: dict[str, tuple[int, int]], window: int, horizon: int) -> None:
+    """Each split holds one window of `window` inputs and `horizon` targets (window 0: stateful
+    mode, whose splits need their targets only)."""
+    need = f"one window of {window} inputs + {horizon} target(s)"
+    if not window:
+        need = f"a target {horizon} step(s) ahead"
     for name, (a, b) in bounds.items():
         if b - a < window + horizon:
-            raise ValueError(
-                f"the {name} split has {b - a} steps, too few for one window of "
-                f"{window} inputs + {horizon} target(s)"
-            )
+            raise ValueError(f"the {name} split has {b - a} steps, too few for {need}")
