@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,15 @@ def test_sub_second_time_stamps_keep_their_order(tmp_path):
     path = write(tmp_path, "t,y\n2024-01-01T00:00:00.100,1\n2024-01-01T00:00:00.200,2\n")
     table = read_csv(path, "y", time="t")
     assert table.time[1] - table.time[0] == np.timedelta64(100, "ms")
+
+
+def test_time_zones_are_read_as_utc_without_a_warning_per_cell(tmp_path):
+    # numpy warned on every cell (twice per run: two lines each on stderr)
+    path = write(tmp_path, "t,y\n2024-01-01T00:00Z,1\n2024-01-01T03:00+02:00,2\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = read_csv(path, "y", time="t")
+    assert table.time[1] - table.time[0] == np.timedelta64(1, "h")
 
 
 GAPS = """t,y,x

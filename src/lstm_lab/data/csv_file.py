@@ -8,6 +8,7 @@ missing) and whose message names the file, the column and the line.
 from __future__ import annotations
 
 import csv
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,7 +193,9 @@ def _times(path, name: str, lines: list[int], cells: list[str]) -> np.ndarray:
     stamps = np.full(len(cells), np.datetime64("NaT"), dtype="datetime64[us]")
     for i, cell in present:
         try:
-            stamps[i] = np.datetime64(cell)
+            with warnings.catch_warnings():  # a zone (Z, +02:00) is taken as UTC, said per cell
+                warnings.filterwarnings("ignore", "no explicit representation of timezones")
+                stamps[i] = np.datetime64(cell)
         except ValueError:
             raise SeriesFileError(
                 "time",
