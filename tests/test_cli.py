@@ -202,6 +202,20 @@ def test_verbose_shows_the_traceback(tmp_path):
     assert run_dirs(tmp_path) == [], "a refused run leaves its directory behind"
 
 
+@pytest.mark.parametrize("prog", ["lstm-train", "lstm-eval", "lstm-predict"])
+@pytest.mark.parametrize("override", ["=3", "+=3", "~=3", "-m =3"])
+def test_an_override_without_a_key_is_one_line_for_every_command(tmp_path, prog, override):
+    """Hydra's defaults list failed on a keyless override with a ValueError traceback."""
+    proc = run(*override.split(), cwd=tmp_path, prog=prog)
+    assert proc.returncode == 2
+    key = override.split()[-1]
+    assert proc.stderr.strip() == (
+        f"{prog}: error: {key}: an override without a key; write key=value, +key=value to add "
+        "a key, ~key to remove one"
+    )
+    assert not list(tmp_path.iterdir()), "a refused command leaves nothing"
+
+
 def test_multirun_flag_after_overrides_is_taken_as_hydra_takes_it_first(tmp_path):
     """`lstm-train a=1 -m b=2,3`: argparse ends the overrides at the flag, and refused what
     followed with Hydra's usage text; now the sweep's first job is composed (and refused)."""

@@ -25,6 +25,38 @@ CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
 BARE_FLAGS = ("-m", "--multirun", "-r", "--run", "--resolve")
 
 
+# Hydra's flags that take a value (`--cfg job`, `-cd <folder>`): the word after one is no override.
+VALUED_FLAGS = (
+    "--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
+    *CONFIG_DIR_FLAGS, "--experimental-rerun", "--info", "-i",
+)  # fmt: skip
+
+
+def overrides_of(argv: list[str]) -> list[str]:
+    """The overrides of a command line: every word that is neither a flag nor a flag's value."""
+    found, value_next = [], False
+    for arg in argv:
+        if value_next:
+            value_next = False
+        elif arg.startswith("-"):
+            value_next = arg in VALUED_FLAGS
+        else:
+            found.append(arg)
+    return found
+
+
+def check_override_keys(argv: list[str]) -> None:
+    """`=3`, `+=3`, `~=3`, `~`: an override without a key, which Hydra's defaults list fails on
+    with a ValueError and its traceback (or an AssertionError); refused, naming the word."""
+    for arg in overrides_of(argv):
+        if re.fullmatch(r"(\+\+|\+|~)?=.*|~|\+\+?", arg, flags=re.S):
+            raise ConfigError(
+                arg,
+                "an override without a key; write key=value, +key=value to add a key, "
+                "~key to remove one",
+            )
+
+
 def flags_first(argv: list[str]) -> list[str]:
     """`a=1 -m b=2,3` as Hydra's parser takes it, `-m a=1 b=2,3`: an argparse positional list
     ends at the first flag, so the overrides after one were refused with its usage text."""
@@ -212,8 +244,9 @@ def check_chosen_dirs(cfg: DictConfig, mode: str) -> None:
 
 
 def check_command_line(argv: list[str], config_dir: str | Path, train: bool = True) -> None:
-    """Every --config-dir of a command line, the optional groups it chooses and, for
-    lstm-train (`train`), `paths.run_dir` (see above)."""
+    """Every override of a command line has a key; every --config-dir, the optional groups it
+    chooses and, for lstm-train (`train`), `paths.run_dir` (see above)."""
+    check_override_keys(argv)
     folders = config_dirs(argv)
     for folder in folders:
         check_config_dir(folder)
