@@ -290,6 +290,28 @@ def test_bad_predict_inputs_are_one_line(trained, tmp_path, content, expected):
 
 
 @pytest.mark.parametrize(
+    "given,expected",
+    [
+        ("folder", "input: {path}: is a folder; give a .csv or .npy file"),
+        ("/dev/null", "input: {path}: not a regular file (a device, a pipe); give a .csv or .npy"),
+    ],
+)
+def test_a_predict_input_that_exists_but_is_no_file_is_named_so(trained, tmp_path, given, expected):
+    """A folder or /dev/null was refused as 'no such file', though it exists."""
+    run_dir, root = trained
+    path = Path(given) if given.startswith("/") else tmp_path / given
+    if given == "folder":
+        path.mkdir()
+    out = tmp_path / "out.csv"
+    proc = run(f"run_dir={run_dir}", f"input={path}", f"output={out}", cwd=root,
+               prog="lstm-predict")  # fmt: skip
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert proc.stderr.startswith(f"lstm-predict: error: {expected.format(path=path)}")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
     "output,expected",
     [
         (".", "output: {out}: is a folder; give a file: <folder>/forecast.csv"),
