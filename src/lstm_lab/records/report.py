@@ -127,7 +127,15 @@ def print_summary(metrics: dict, run_dir: Path) -> None:
     print(f"Run directory: {run_dir}")
     # TensorBoard names a run by its directory under --logdir: its time stamp, or in a sweep
     # the overrides that set it apart
-    print(f"TensorBoard:   tensorboard --logdir {run_dir.parent}  (this run: {run_dir.name})")
+    if has_tensorboard(run_dir):
+        print(f"TensorBoard:   tensorboard --logdir {run_dir.parent}  (this run: {run_dir.name})")
+
+
+def has_tensorboard(folder: Path) -> bool:
+    """Whether a run (a sweep) under `folder` wrote TensorBoard events: not one trained without
+    its TensorBoard logger (`~logger.tensorboard`), which then gets no TensorBoard command, and
+    no images from lstm-eval either."""
+    return next(Path(folder).rglob("*.tfevents.*"), None) is not None
 
 
 def print_forecast(summary: dict) -> None:
