@@ -225,6 +225,31 @@ def test_multirun_flag_after_overrides_is_taken_as_hydra_takes_it_first(tmp_path
     assert proc.stderr.strip() == expected
 
 
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        ("--cfg jobb", "--cfg: got 'jobb'; must be one of job, hydra, all"),
+        ("seed=1 --cfg", "--cfg: needs a value; must be one of job, hydra, all"),
+        ("-m --cfg job", "--cfg: cannot go with --multirun; give one of --run, --multirun, "
+         "--cfg, --info, --shell-completion"),
+    ],
+)  # fmt: skip
+def test_a_bad_hydra_flag_is_one_line_not_hydras_usage_text(tmp_path, args, expected):
+    """argparse printed Hydra's eight lines of usage before its error; two modes: a traceback."""
+    proc = run(*args.split(), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"lstm-train: error: {expected}"
+
+
+def test_a_flag_with_a_value_after_overrides_is_taken_as_if_first(tmp_path):
+    """`seed=5 --cfg job threads=2`: argparse ended the overrides at the flag and refused
+    `threads=2` with Hydra's usage text."""
+    proc = run("seed=5", "--cfg", "job", "threads=2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    config = yaml.safe_load(proc.stdout)
+    assert (config["seed"], config["threads"]) == (5, 2)
+
+
 def test_help_lists_the_config_groups(tmp_path):
     proc = run("--help", cwd=tmp_path)
     assert proc.returncode == 0

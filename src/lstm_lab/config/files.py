@@ -57,10 +57,58 @@ def check_override_keys(argv: list[str]) -> None:
             )
 
 
+# What `--cfg` prints (Hydra's choices).
+CFG_CHOICES = ("job", "hydra", "all")
+
+
 def flags_first(argv: list[str]) -> list[str]:
-    """`a=1 -m b=2,3` as Hydra's parser takes it, `-m a=1 b=2,3`: an argparse positional list
-    ends at the first flag, so the overrides after one were refused with its usage text."""
-    return [a for a in argv if a in BARE_FLAGS] + [a for a in argv if a not in BARE_FLAGS]
+    """`a=1 -m b=2,3` as Hydra's parser takes it, `-m a=1 b=2,3`, and `a=1 --cfg job b=2` as
+    `--cfg job a=1 b=2`: an argparse positional list ends at the first flag, so the overrides
+    after one were refused with its usage text. A flag's value moves with it (`--info`, whose
+    value is optional, stays where it is)."""
+    flags, rest, i = [], [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in BARE_FLAGS:
+            flags.append(arg)
+        elif arg in VALUED_FLAGS and arg not in ("--info", "-i") and i + 1 < len(argv):
+            flags += argv[i : i + 2]
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return flags + rest
+
+
+# Hydra runs one of these per command, and fails on two with a ValueError and its traceback.
+MODE_FLAGS = {
+    "-r": "--run", "--run": "--run", "-m": "--multirun", "--multirun": "--multirun",
+    "-c": "--cfg", "--cfg": "--cfg", "-i": "--info", "--info": "--info",
+    "-sc": "--shell-completion", "--shell-completion": "--shell-completion",
+}  # fmt: skip
+
+
+def check_cfg_flag(argv: list[str]) -> None:
+    """`--cfg jobb`, `--cfg` at the end: argparse's refusal came with Hydra's whole usage text;
+    one line here, naming the flag and its choices. `-m --cfg job` (two of Hydra's modes):
+    Hydra's ValueError traceback; one line naming both."""
+    modes = {MODE_FLAGS[a.partition("=")[0]] for a in argv if a.partition("=")[0] in MODE_FLAGS}
+    if len(modes) > 1:
+        first, *others = sorted(modes)
+        raise ConfigError(
+            first,
+            f"cannot go with {', '.join(others)}; give one of --run, --multirun, --cfg, "
+            "--info, --shell-completion",
+        )
+    for i, arg in enumerate(argv):
+        flag, eq, value = arg.partition("=")
+        if flag not in ("--cfg", "-c"):
+            continue
+        if not eq:
+            value = argv[i + 1] if i + 1 < len(argv) else ""
+        if value not in CFG_CHOICES:
+            got = f"got {value!r}" if value else "needs a value"
+            raise ConfigError(flag, f"{got}; must be one of {', '.join(CFG_CHOICES)}")
 
 
 def config_dirs(argv: list[str]) -> list[str]:
@@ -247,6 +295,7 @@ def check_command_line(argv: list[str], config_dir: str | Path, train: bool = Tr
     """Every override of a command line has a key; every --config-dir, the optional groups it
     chooses and, for lstm-train (`train`), `paths.run_dir` (see above)."""
     check_override_keys(argv)
+    check_cfg_flag(argv)
     folders = config_dirs(argv)
     for folder in folders:
         check_config_dir(folder)
