@@ -50,7 +50,12 @@ def _evaluate(run, threads: int | str | None) -> dict:
 
     from lstm_lab.evaluation.metrics import errors_by_step
     from lstm_lab.evaluation.run_report import window_report
-    from lstm_lab.records.report import has_tensorboard, print_forecast, write_json
+    from lstm_lab.records.report import (
+        STATEFUL_NOTE,
+        has_tensorboard,
+        print_forecast,
+        write_json,
+    )
     from lstm_lab.training.threads import set_threads, shape_of
 
     setting = run.plain.get("threads") if threads is None else threads  # null: the run's own
@@ -78,7 +83,8 @@ def _evaluate(run, threads: int | str | None) -> dict:
         "run_dir": str(run.run_dir),
         "checkpoint": str(run.ckpt_path),
         **run.checkpoint_info,
-        "evaluation": run.plain["evaluation"],
+        # the settings the forecasts used; a stateful run's use none (STATEFUL_NOTE)
+        "evaluation": None if run.stateful else run.plain["evaluation"],
         "test": summary["one_step"],
         "forecast": summary,
     }
@@ -93,7 +99,9 @@ def _evaluate(run, threads: int | str | None) -> dict:
         if summary[kind]:
             scores = "  ".join(f"{k} {summary[kind][k]:.4g}" for k in ("mse", "rmse", "mae"))
             print(f"{kind.replace('_', '-'):>9} (original units): {scores}")
-    if not run.stateful:
+    if run.stateful:
+        print(f"Forecasts:   {STATEFUL_NOTE}")
+    else:
         print_forecast(summary)
     print(f"Results:     {out_dir / 'evaluation.json'}")
     print(f"Plots:       {', '.join(str(p) for p in plots)}")

@@ -105,6 +105,13 @@ def write_json(path: Path, data: dict) -> None:
         tmp.write_text(text)
 
 
+# What a stateful run's evaluation leaves out, said where its test metrics are printed.
+STATEFUL_NOTE = (
+    "no rollout or baselines: a stateful run is scored one step ahead from its warmed-up "
+    "state (evaluation.* unused; lstm-predict rolls it out)"
+)
+
+
 def print_summary(metrics: dict, run_dir: Path) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -121,6 +128,8 @@ def print_summary(metrics: dict, run_dir: Path) -> None:
     Console().print(table)
     if metrics.get("forecast"):
         print_forecast(metrics["forecast"])
+    if metrics.get("mode") == "stateful":
+        print(f"Forecasts:     {STATEFUL_NOTE}")
     # Plain prints: these lines are meant to be copied, so no wrapping.
     if metrics.get("threads_choice"):
         print(f"Threads:       {metrics['threads']} ({metrics['threads_choice']})")
