@@ -202,6 +202,20 @@ def test_verbose_shows_the_traceback(tmp_path):
     assert run_dirs(tmp_path) == [], "a refused run leaves its directory behind"
 
 
+@pytest.mark.parametrize("prog", ["lstm-train", "lstm-eval", "lstm-predict"])
+@pytest.mark.parametrize("override", ["=3", "+=3", "~=3", "-m =3"])
+def test_an_override_without_a_key_is_one_line_for_every_command(tmp_path, prog, override):
+    """Hydra's defaults list failed on a keyless override with a ValueError traceback."""
+    proc = run(*override.split(), cwd=tmp_path, prog=prog)
+    assert proc.returncode == 2
+    key = override.split()[-1]
+    assert proc.stderr.strip() == (
+        f"{prog}: error: {key}: an override without a key; write key=value, +key=value to add "
+        "a key, ~key to remove one"
+    )
+    assert not list(tmp_path.iterdir()), "a refused command leaves nothing"
+
+
 def test_multirun_flag_after_overrides_is_taken_as_hydra_takes_it_first(tmp_path):
     """`lstm-train a=1 -m b=2,3`: argparse ends the overrides at the flag, and refused what
     followed with Hydra's usage text; now the sweep's first job is composed (and refused)."""
@@ -209,6 +223,31 @@ def test_multirun_flag_after_overrides_is_taken_as_hydra_takes_it_first(tmp_path
     assert proc.returncode == 2
     expected = "lstm-train: error: model.hiden_size: unknown key (did you mean 'hidden_size'?)"
     assert proc.stderr.strip() == expected
+
+
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        ("--cfg jobb", "--cfg: got 'jobb'; must be one of job, hydra, all"),
+        ("seed=1 --cfg", "--cfg: needs a value; must be one of job, hydra, all"),
+        ("-m --cfg job", "--cfg: cannot go with --multirun; give one of --run, --multirun, "
+         "--cfg, --info, --shell-completion"),
+    ],
+)  # fmt: skip
+def test_a_bad_hydra_flag_is_one_line_not_hydras_usage_text(tmp_path, args, expected):
+    """argparse printed Hydra's eight lines of usage before its error; two modes: a traceback."""
+    proc = run(*args.split(), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"lstm-train: error: {expected}"
+
+
+def test_a_flag_with_a_value_after_overrides_is_taken_as_if_first(tmp_path):
+    """`seed=5 --cfg job threads=2`: argparse ended the overrides at the flag and refused
+    `threads=2` with Hydra's usage text."""
+    proc = run("seed=5", "--cfg", "job", "threads=2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    config = yaml.safe_load(proc.stdout)
+    assert (config["seed"], config["threads"]) == (5, 2)
 
 
 def test_help_lists_the_config_groups(tmp_path):

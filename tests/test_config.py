@@ -120,6 +120,10 @@ BAD_VALUES = [
     ("evaluation.period=0", "evaluation.period"),
     ("evaluation.max_origins=0", "evaluation.max_origins"),
     ("+evaluation.foo=1", "evaluation.foo"),
+    # entries that instantiate_all skipped without a word: not a mapping, or no _target_
+    ("+callbacks.foo=1", "callbacks.foo"),
+    ("+callbacks.foo.patience=3", "callbacks.foo"),
+    ("+logger.foo=1", "logger.foo"),
 ]
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import cli, copy_run, load_events, read_metrics, run
+from helpers import QUICK, cli, copy_run, load_events, read_metrics, run, run_dirs
 from lstm_lab.records.report import flatten
 
 FIGURES = ("prediction", "rollout", "error_vs_horizon")
@@ -103,6 +103,19 @@ def test_eval_writes_plots_and_tensorboard_images(evaluated):
     for name in FIGURES:
         assert (run_dir / "eval" / "best" / "plots" / f"test_{name}.png").stat().st_size > 10_000
     assert {f"eval/best/{name}" for name in FIGURES} <= image_tags(run_dir)
+
+
+def test_a_run_without_its_tensorboard_logger_gets_no_tensorboard_from_eval_either(tmp_path):
+    """`~logger.tensorboard`: training wrote no events yet printed the TensorBoard command, and
+    lstm-eval wrote its images into a new event file in the run directory."""
+    proc = run(*QUICK, "~logger.tensorboard", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run_dir,) = run_dirs(tmp_path)
+    evaluated = run(f"run_dir={run_dir}", cwd=tmp_path, prog="lstm-eval")
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    assert (run_dir / "eval" / "best" / "plots" / "test_rollout.png").is_file()
+    assert "TensorBoard:" not in proc.stdout + evaluated.stdout
+    assert not list(run_dir.rglob("*.tfevents.*"))
 
 
 def test_eval_of_another_checkpoint_with_overridden_settings(trained):
@@ -280,6 +293,28 @@ def test_bad_predict_inputs_are_one_line(trained, tmp_path, content, expected):
     path = tmp_path / "in.csv"
     if content is not None:
         path.write_text(content)
+    out = tmp_path / "out.csv"
+    proc = run(f"run_dir={run_dir}", f"input={path}", f"output={out}", cwd=root,
+               prog="lstm-predict")  # fmt: skip
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert proc.stderr.startswith(f"lstm-predict: error: {expected.format(path=path)}")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "given,expected",
+    [
+        ("folder", "input: {path}: is a folder; give a .csv or .npy file"),
+        ("/dev/null", "input: {path}: not a regular file (a device, a pipe); give a .csv or .npy"),
+    ],
+)
+def test_a_predict_input_that_exists_but_is_no_file_is_named_so(trained, tmp_path, given, expected):
+    """A folder or /dev/null was refused as 'no such file', though it exists."""
+    run_dir, root = trained
+    path = Path(given) if given.startswith("/") else tmp_path / given
+    if given == "folder":
+        path.mkdir()
     out = tmp_path / "out.csv"
     proc = run(f"run_dir={run_dir}", f"input={path}", f"output={out}", cwd=root,
                prog="lstm-predict")  # fmt: skip

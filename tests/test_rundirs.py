@@ -193,6 +193,22 @@ def test_a_run_directory_fixed_in_a_config_file_is_never_reused(tmp_path):
     assert {p: p.read_bytes() for p in (tmp_path / "fixed").rglob("*") if p.is_file()} == before
 
 
+@pytest.mark.parametrize("override", ["model.hidden_size=0", "data.horizon=300", "resume=nowhere"])
+def test_a_refused_run_removes_the_empty_folders_it_created_and_no_others(tmp_path, override):
+    """A run refused once Hydra had claimed its directory left an empty outputs/runs/ behind."""
+    fresh, used = tmp_path / "fresh", tmp_path / "used"
+    (used / "outputs" / "runs").mkdir(parents=True)  # the user's, empty: it stays
+    for root in (fresh, used):
+        root.mkdir(exist_ok=True)
+        proc = run(override, "threads=1", cwd=root)
+        assert proc.returncode == 2, proc.stderr
+    assert not list(fresh.iterdir())
+    assert [p.relative_to(used).as_posix() for p in sorted(used.rglob("*"))] == [
+        "outputs",
+        "outputs/runs",
+    ]
+
+
 def test_sweep_runs_are_named_by_the_keys_the_sweep_varies():
     # command-line sweeps, Optuna's search syntax and the sweeper's params all count as swept;
     # how-to-run keys (threads, launcher) never name a run

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 
 import lightning as L
 import numpy as np
@@ -248,7 +249,7 @@ def test_stateful_mode_reads_no_window_so_a_long_one_is_not_refused(compose_trai
         build_series(validate(compose_train("model.stateful=true", "data.horizon=151")))
     assert str(info.value) == (
         "data.horizon: the val split has 150 steps, too few for a target 151 step(s) ahead; "
-        "lower data.horizon, or give the split more"
+        "lower data.horizon (at most 150 here), or give the split more"
     )
 
 
@@ -291,14 +292,21 @@ def test_a_stateful_run_is_evaluated_and_forecast_from_its_warmed_up_state(tmp_p
     assert metrics["mode"] == "stateful" and metrics["status"] == "completed"
     assert (run_dir / "plots" / "test_prediction.png").is_file()
     # lstm-eval's numbers are those training recorded (the same warmed-up test stream)
-    run = restore(str(run_dir), None)
-    result = evaluate_restored(run, threads=1)
+    restored = restore(str(run_dir), None)
+    result = evaluate_restored(restored, threads=1)
     assert result["test"] == pytest.approx(metrics["test"], rel=1e-4)
     assert (run_dir / "eval" / "best" / "plots" / "test_prediction.png").is_file()
+    # no rollout, whatever evaluation.rollout_steps says, and the record says none was used
+    # (it recorded rollout_steps=10 without a word)
+    proc = run(f"run_dir={run_dir}", "evaluation.rollout_steps=10", cwd=tmp_path, prog="lstm-eval")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    written = json.loads((run_dir / "eval" / "best" / "evaluation.json").read_text())
+    assert written["evaluation"] is None and written["forecast"]["rollout"] is None
+    assert "Forecasts:   no rollout or baselines: a stateful run is scored one step" in proc.stdout
     # lstm-predict: the state warmed up over the series, then carried through the rollout;
     # the first forecast is the one-step prediction after the last value
-    forecast = forecast_after(run, run.series, 3)
-    scaled = torch.from_numpy(run.scaler.transform(run.series))
-    first = predict_stream(run.net, scaled[None])[0, -1, 0]
+    forecast = forecast_after(restored, restored.series, 3)
+    scaled = torch.from_numpy(restored.scaler.transform(restored.series))
+    first = predict_stream(restored.net, scaled[None])[0, -1, 0]
     assert forecast.shape == (3,) and np.isfinite(forecast).all()
-    assert forecast[0] == pytest.approx(run.scaler.inverse_target(first), rel=1e-5)
+    assert forecast[0] == pytest.approx(restored.scaler.inverse_target(first), rel=1e-5)

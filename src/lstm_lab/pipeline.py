@@ -32,13 +32,13 @@ def build_series(plain: dict):
     source = data["series"].get("path")
     rows = f"{source} has {len(series)} usable rows: " if source else ""
     stateful = plain["model"]["stateful"]
-    try:  # stateful mode reads no windows (data.window is unused there): a split needs targets
-        check_split_lengths(bounds, 0 if stateful else data["window"], data["horizon"])
+    # stateful mode reads no windows (data.window is unused there): a split needs its targets
+    window = 0 if stateful else data["window"]
+    try:
+        check_split_lengths(bounds, window, data["horizon"])
     except ValueError as error:
-        key, lower = ("data.horizon", "") if stateful else ("data.window", "data.window or ")
-        raise ConfigError(
-            key, f"{rows}{error}; lower {lower}data.horizon, or give the split more"
-        ) from None
+        key, lower = _too_long(window, data["horizon"], bounds)
+        raise ConfigError(key, f"{rows}{error}; {lower}, or give the split more") from None
     if stateful:
         from lstm_lab.data.streams import check_stream_lengths
 
@@ -49,6 +49,18 @@ def build_series(plain: dict):
         except ValueError as error:
             raise ConfigError("model.streams", f"{error}; lower model.streams") from None
     return series
+
+
+def _too_long(window: int, horizon: int, bounds: dict) -> tuple[str, str]:
+    """The key to name for windows that do not fit the shortest split, and what to lower: the
+    one that does not fit even beside a 1-step other, else both (their sum is too long)."""
+    shortest = min(b - a for a, b in bounds.values())
+    window_alone, horizon_alone = window + 1 > shortest, horizon + 1 > shortest
+    if window_alone and not horizon_alone:
+        return "data.window", f"lower data.window (at most {shortest - horizon} here)"
+    if horizon_alone and not window_alone:
+        return "data.horizon", f"lower data.horizon (at most {shortest - window} here)"
+    return "data.window + data.horizon", "lower data.window or data.horizon"
 
 
 def _checked_series(series, target: str):

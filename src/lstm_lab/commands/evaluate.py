@@ -50,7 +50,12 @@ def _evaluate(run, threads: int | str | None) -> dict:
 
     from lstm_lab.evaluation.metrics import errors_by_step
     from lstm_lab.evaluation.run_report import window_report
-    from lstm_lab.records.report import print_forecast, write_json
+    from lstm_lab.records.report import (
+        STATEFUL_NOTE,
+        has_tensorboard,
+        print_forecast,
+        write_json,
+    )
     from lstm_lab.training.threads import set_threads, shape_of
 
     setting = run.plain.get("threads") if threads is None else threads  # null: the run's own
@@ -58,24 +63,28 @@ def _evaluate(run, threads: int | str | None) -> dict:
     name = run.ckpt_path.stem
     out_dir = run.run_dir / "eval" / name
     step = run.checkpoint_info.get("global_step") or 0
-    writer = SummaryWriter(str(run.run_dir))  # beside the run's own events: one TensorBoard run
+    # beside the run's own events: one TensorBoard run; none for a run trained without them
+    tensorboard = has_tensorboard(run.run_dir)
+    writers = [SummaryWriter(str(run.run_dir))] if tensorboard else []
     try:
         if run.stateful:
-            summary, plots = evaluate_stream(run, out_dir / "plots", writer, f"eval/{name}", step)
+            summary, plots = evaluate_stream(run, out_dir / "plots", writers, f"eval/{name}", step)
         else:
             evaluation, plots = window_report(
-                run.net, run.split, run.plain, out_dir / "plots", [writer], f"eval/{name}", step
+                run.net, run.split, run.plain, out_dir / "plots", writers, f"eval/{name}", step
             )
             summary = evaluation.summary
             one = evaluation.one_step  # the test metrics, per step ahead too, as training's
             summary["one_step"] = errors_by_step(one.true, one.pred["model"])
     finally:
-        writer.close()
+        for writer in writers:
+            writer.close()
     result = {
         "run_dir": str(run.run_dir),
         "checkpoint": str(run.ckpt_path),
         **run.checkpoint_info,
-        "evaluation": run.plain["evaluation"],
+        # the settings the forecasts used; a stateful run's use none (STATEFUL_NOTE)
+        "evaluation": None if run.stateful else run.plain["evaluation"],
         "test": summary["one_step"],
         "forecast": summary,
     }
@@ -90,18 +99,21 @@ def _evaluate(run, threads: int | str | None) -> dict:
         if summary[kind]:
             scores = "  ".join(f"{k} {summary[kind][k]:.4g}" for k in ("mse", "rmse", "mae"))
             print(f"{kind.replace('_', '-'):>9} (original units): {scores}")
-    if not run.stateful:
+    if run.stateful:
+        print(f"Forecasts:   {STATEFUL_NOTE}")
+    else:
         print_forecast(summary)
     print(f"Results:     {out_dir / 'evaluation.json'}")
     print(f"Plots:       {', '.join(str(p) for p in plots)}")
-    print(
-        f"TensorBoard: tensorboard --logdir {run.run_dir.parent}  "
-        f"(run {run.run_dir.name}, images under eval/{name}/)"
-    )
+    if tensorboard:
+        print(
+            f"TensorBoard: tensorboard --logdir {run.run_dir.parent}  "
+            f"(run {run.run_dir.name}, images under eval/{name}/)"
+        )
     return result
 
 
-def evaluate_stream(run, plot_dir, writer, tag: str, step: int):
+def evaluate_stream(run, plot_dir, writers, tag: str, step: int):
     """A stateful run's one-step forecasts of its test split, its state warmed up over every
     step before (as training tested it): metrics in original units (per step ahead too) and
     the prediction plot. Its rollout and baselines need windows from zero state: not made."""
@@ -122,7 +134,7 @@ def evaluate_stream(run, plot_dir, writer, tag: str, step: int):
         data["eval_batch_size"],
         run.scaler,
         plot_dir,
-        [writer],
+        writers,
         tag,
         step,
     )

@@ -25,6 +25,12 @@ def predict_from_config(cfg: DictConfig) -> Path:
 
 def read_values(path: Path) -> np.ndarray:
     """A (time, features) float array from a .npy file or a numeric CSV (header optional)."""
+    if path.is_dir():
+        raise ConfigError("input", f"{path}: is a folder; give a .csv or .npy file")
+    if path.exists() and not path.is_file():  # /dev/null, a pipe: no series to read
+        raise ConfigError(
+            "input", f"{path}: not a regular file (a device, a pipe); give a .csv or .npy file"
+        )
     if not path.is_file():
         raise ConfigError("input", f"{path}: no such file")
     try:

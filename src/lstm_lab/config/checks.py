@@ -57,6 +57,7 @@ def validate(cfg: DictConfig | Mapping, *, every_data_key: bool = True) -> dict:
         raise ConfigError("data.series.t_end", f"got {series['t_end']}; must be > t_start")
 
     _check_mode(plain["model"], plain["data"])
+    _check_built_entries(plain)
     _check_progress_bar(plain)
     _check_scheduler(plain.get("scheduler"))
 
@@ -93,6 +94,24 @@ def _require_data_keys(data: Any) -> None:
             "every data key but shuffle and transform: begin its file with "
             "'defaults: [sine, _self_]' (or csv) to take the bundled ones",
         )
+
+
+def _check_built_entries(plain: dict) -> None:
+    """Every entry of callbacks and logger (but the logger's own settings) is built from its
+    `_target_` (training/run.py `instantiate_all`), or left out as null; any other entry
+    (`+callbacks.foo=1`, a mapping without `_target_`) would be skipped without a word."""
+    settings = {f.name for f, _ in specs(schema.Logger)}  # log_every_n_steps
+    for group, kind in (("callbacks", "callback"), ("logger", "logger")):
+        for name, node in (plain.get(group) or {}).items():
+            if node is None or (group == "logger" and name in settings):
+                continue
+            if not isinstance(node, Mapping) or "_target_" not in node:
+                got = f"got {node!r}" if not isinstance(node, Mapping) else "has no _target_"
+                raise ConfigError(
+                    f"{group}.{name}",
+                    f"{got}; a {kind} is a mapping with a _target_ (its class) and its "
+                    f"arguments, or null to leave it out",
+                )
 
 
 def _check_progress_bar(plain: dict) -> None:

@@ -25,10 +25,90 @@ CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
 BARE_FLAGS = ("-m", "--multirun", "-r", "--run", "--resolve")
 
 
+# Hydra's flags that take a value (`--cfg job`, `-cd <folder>`): the word after one is no override.
+VALUED_FLAGS = (
+    "--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
+    *CONFIG_DIR_FLAGS, "--experimental-rerun", "--info", "-i",
+)  # fmt: skip
+
+
+def overrides_of(argv: list[str]) -> list[str]:
+    """The overrides of a command line: every word that is neither a flag nor a flag's value."""
+    found, value_next = [], False
+    for arg in argv:
+        if value_next:
+            value_next = False
+        elif arg.startswith("-"):
+            value_next = arg in VALUED_FLAGS
+        else:
+            found.append(arg)
+    return found
+
+
+def check_override_keys(argv: list[str]) -> None:
+    """`=3`, `+=3`, `~=3`, `~`: an override without a key, which Hydra's defaults list fails on
+    with a ValueError and its traceback (or an AssertionError); refused, naming the word."""
+    for arg in overrides_of(argv):
+        if re.fullmatch(r"(\+\+|\+|~)?=.*|~|\+\+?", arg, flags=re.S):
+            raise ConfigError(
+                arg,
+                "an override without a key; write key=value, +key=value to add a key, "
+                "~key to remove one",
+            )
+
+
+# What `--cfg` prints (Hydra's choices).
+CFG_CHOICES = ("job", "hydra", "all")
+
+
 def flags_first(argv: list[str]) -> list[str]:
-    """`a=1 -m b=2,3` as Hydra's parser takes it, `-m a=1 b=2,3`: an argparse positional list
-    ends at the first flag, so the overrides after one were refused with its usage text."""
-    return [a for a in argv if a in BARE_FLAGS] + [a for a in argv if a not in BARE_FLAGS]
+    """`a=1 -m b=2,3` as Hydra's parser takes it, `-m a=1 b=2,3`, and `a=1 --cfg job b=2` as
+    `--cfg job a=1 b=2`: an argparse positional list ends at the first flag, so the overrides
+    after one were refused with its usage text. A flag's value moves with it (`--info`, whose
+    value is optional, stays where it is)."""
+    flags, rest, i = [], [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in BARE_FLAGS:
+            flags.append(arg)
+        elif arg in VALUED_FLAGS and arg not in ("--info", "-i") and i + 1 < len(argv):
+            flags += argv[i : i + 2]
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return flags + rest
+
+
+# Hydra runs one of these per command, and fails on two with a ValueError and its traceback.
+MODE_FLAGS = {
+    "-r": "--run", "--run": "--run", "-m": "--multirun", "--multirun": "--multirun",
+    "-c": "--cfg", "--cfg": "--cfg", "-i": "--info", "--info": "--info",
+    "-sc": "--shell-completion", "--shell-completion": "--shell-completion",
+}  # fmt: skip
+
+
+def check_cfg_flag(argv: list[str]) -> None:
+    """`--cfg jobb`, `--cfg` at the end: argparse's refusal came with Hydra's whole usage text;
+    one line here, naming the flag and its choices. `-m --cfg job` (two of Hydra's modes):
+    Hydra's ValueError traceback; one line naming both."""
+    modes = {MODE_FLAGS[a.partition("=")[0]] for a in argv if a.partition("=")[0] in MODE_FLAGS}
+    if len(modes) > 1:
+        first, *others = sorted(modes)
+        raise ConfigError(
+            first,
+            f"cannot go with {', '.join(others)}; give one of --run, --multirun, --cfg, "
+            "--info, --shell-completion",
+        )
+    for i, arg in enumerate(argv):
+        flag, eq, value = arg.partition("=")
+        if flag not in ("--cfg", "-c"):
+            continue
+        if not eq:
+            value = argv[i + 1] if i + 1 < len(argv) else ""
+        if value not in CFG_CHOICES:
+            got = f"got {value!r}" if value else "needs a value"
+            raise ConfigError(flag, f"{got}; must be one of {', '.join(CFG_CHOICES)}")
 
 
 def config_dirs(argv: list[str]) -> list[str]:
@@ -212,8 +292,10 @@ def check_chosen_dirs(cfg: DictConfig, mode: str) -> None:
 
 
 def check_command_line(argv: list[str], config_dir: str | Path, train: bool = True) -> None:
-    """Every --config-dir of a command line, the optional groups it chooses and, for
-    lstm-train (`train`), `paths.run_dir` (see above)."""
+    """Every override of a command line has a key; every --config-dir, the optional groups it
+    chooses and, for lstm-train (`train`), `paths.run_dir` (see above)."""
+    check_override_keys(argv)
+    check_cfg_flag(argv)
     folders = config_dirs(argv)
     for folder in folders:
         check_config_dir(folder)

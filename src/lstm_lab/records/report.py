@@ -105,6 +105,13 @@ def write_json(path: Path, data: dict) -> None:
         tmp.write_text(text)
 
 
+# What a stateful run's evaluation leaves out, said where its test metrics are printed.
+STATEFUL_NOTE = (
+    "no rollout or baselines: a stateful run is scored one step ahead from its warmed-up "
+    "state (evaluation.* unused; lstm-predict rolls it out)"
+)
+
+
 def print_summary(metrics: dict, run_dir: Path) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -121,13 +128,23 @@ def print_summary(metrics: dict, run_dir: Path) -> None:
     Console().print(table)
     if metrics.get("forecast"):
         print_forecast(metrics["forecast"])
+    if metrics.get("mode") == "stateful":
+        print(f"Forecasts:     {STATEFUL_NOTE}")
     # Plain prints: these lines are meant to be copied, so no wrapping.
     if metrics.get("threads_choice"):
         print(f"Threads:       {metrics['threads']} ({metrics['threads_choice']})")
     print(f"Run directory: {run_dir}")
     # TensorBoard names a run by its directory under --logdir: its time stamp, or in a sweep
     # the overrides that set it apart
-    print(f"TensorBoard:   tensorboard --logdir {run_dir.parent}  (this run: {run_dir.name})")
+    if has_tensorboard(run_dir):
+        print(f"TensorBoard:   tensorboard --logdir {run_dir.parent}  (this run: {run_dir.name})")
+
+
+def has_tensorboard(folder: Path) -> bool:
+    """Whether a run (a sweep) under `folder` wrote TensorBoard events: not one trained without
+    its TensorBoard logger (`~logger.tensorboard`), which then gets no TensorBoard command, and
+    no images from lstm-eval either."""
+    return next(Path(folder).rglob("*.tfevents.*"), None) is not None
 
 
 def print_forecast(summary: dict) -> None:

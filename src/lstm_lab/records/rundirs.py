@@ -11,6 +11,7 @@ Imports neither torch nor Lightning: it runs while Hydra composes the config.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -30,10 +31,17 @@ def is_run_dir(path: str | Path) -> bool:
     return (Path(path) / ".hydra" / "config.yaml").is_file()
 
 
+# Folders above a run or sweep directory that this process created (outputs/, outputs/runs/):
+# a refused run removes them again where they are empty (`remove_created_parents`).
+CREATED_PARENTS: list[Path] = []
+
+
 def claim_dir(path: str) -> str:
     """Create `path`, or the first free `path_NN`, atomically; return the one created."""
     base = Path(path)
+    missing = [p for p in reversed(base.absolute().parents) if not p.exists()]
     base.parent.mkdir(parents=True, exist_ok=True)
+    CREATED_PARENTS.extend(p for p in missing if p not in CREATED_PARENTS)
     for n in itertools.count(1):
         candidate = base if n == 1 else base.with_name(f"{base.name}_{n:02d}")
         try:
@@ -137,6 +145,15 @@ def remove_refused_run_dir(run_dir: Path) -> None:
     if not leftovers:
         logging.shutdown()  # close the log file before removing it
         shutil.rmtree(run_dir, ignore_errors=True)
+        remove_created_parents()
+
+
+def remove_created_parents() -> None:
+    """The folders this process created above a refused run's (sweep's) directory, deepest
+    first, where they are empty: another run may have put its directory there since."""
+    while CREATED_PARENTS:
+        with contextlib.suppress(OSError):
+            CREATED_PARENTS.pop().rmdir()
 
 
 def _holds_no_records(path: Path) -> bool:

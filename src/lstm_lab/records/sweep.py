@@ -103,6 +103,8 @@ class SweepSummary(Callback):
         write_swept(STARTED[-1], keys)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from lstm_lab.records.report import has_tensorboard
+
         sweep_dir = Path(str(config.hydra.sweep.dir))
         STARTED.clear()
         jobs = job_dirs(sweep_dir)
@@ -110,7 +112,8 @@ class SweepSummary(Callback):
         print(f"Sweep: {len(jobs)} jobs, {len(jobs) - len(failed)} completed, {len(failed)} failed")
         print(f"Sweep directory: {sweep_dir}")
         print(f"Compare:         lstm-compare {sweep_dir}")
-        print(f"TensorBoard:     tensorboard --logdir {sweep_dir}")
+        if has_tensorboard(sweep_dir):
+            print(f"TensorBoard:     tensorboard --logdir {sweep_dir}")
         if failed:
             from lstm_lab.user_errors import CommandExit
 
