@@ -8,6 +8,8 @@ each baseline, and three plots (PNG in the run directory, images in its TensorBo
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from omegaconf import DictConfig
 
 from lstm_lab.config import validate_tool
@@ -52,7 +54,6 @@ def _evaluate(run, threads: int | str | None) -> dict:
     from lstm_lab.evaluation.run_report import window_report
     from lstm_lab.records.report import (
         STATEFUL_NOTE,
-        has_tensorboard,
         print_forecast,
         write_json,
     )
@@ -64,7 +65,7 @@ def _evaluate(run, threads: int | str | None) -> dict:
     out_dir = run.run_dir / "eval" / name
     step = run.checkpoint_info.get("global_step") or 0
     # beside the run's own events: one TensorBoard run; none for a run trained without them
-    tensorboard = has_tensorboard(run.run_dir)
+    tensorboard = trained_with_tensorboard(run.run_dir)
     writers = [SummaryWriter(str(run.run_dir))] if tensorboard else []
     try:
         if run.stateful:
@@ -111,6 +112,20 @@ def _evaluate(run, threads: int | str | None) -> dict:
             f"(run {run.run_dir.name}, images under eval/{name}/)"
         )
     return result
+
+
+def trained_with_tensorboard(run_dir: Path) -> bool:
+    """Whether the run's saved config (.hydra/config.yaml) has a TensorBoard logger, not
+    `~logger.tensorboard`: read from the config, so a run copied without its event files still
+    gets the images."""
+    import yaml
+
+    saved = yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text()) or {}
+    loggers = saved.get("logger") or {}
+    return any(
+        isinstance(node, dict) and str(node.get("_target_", "")).endswith("TensorBoardLogger")
+        for node in loggers.values()
+    )
 
 
 def evaluate_stream(run, plot_dir, writers, tag: str, step: int):

@@ -142,8 +142,8 @@ def print_summary(metrics: dict, run_dir: Path) -> None:
 
 def has_tensorboard(folder: Path) -> bool:
     """Whether a run (a sweep) under `folder` wrote TensorBoard events: not one trained without
-    its TensorBoard logger (`~logger.tensorboard`), which then gets no TensorBoard command, and
-    no images from lstm-eval either."""
+    its TensorBoard logger (`~logger.tensorboard`), which then gets no TensorBoard command
+    (lstm-eval reads the run's config instead: commands/evaluate.py)."""
     return next(Path(folder).rglob("*.tfevents.*"), None) is not None
 
 
