@@ -1,6 +1,6 @@
 """The TensorBoard curves: train/loss every `logger.log_every_n_steps` optimizer steps and per
-epoch, val/loss per epoch, log10 of each loss, all at the true optimizer step, whatever
-`model.steps_per_call`."""
+epoch, val/loss per epoch, log10 of each loss, and the test metrics, all at the true optimizer
+step, whatever `model.steps_per_call`."""
 
 from __future__ import annotations
 
@@ -23,10 +23,12 @@ TINY = [
 
 
 def curves(compose_train, run_dir, *overrides: str) -> dict[str, list[tuple[int, float]]]:
-    """Fit in this process; every scalar tag of its TensorBoard events as [(step, value)]."""
+    """Fit and test in this process; every scalar tag of its TensorBoard events as
+    [(step, value)]."""
     cfg = compose_train(*TINY, f"paths.run_dir={run_dir}", *overrides)
     datamodule, module, trainer = fit_objects(cfg)
     trainer.fit(module, datamodule=datamodule)
+    trainer.test(module, datamodule=datamodule, verbose=False)
     for logger in trainer.loggers:
         logger.finalize("success")
     events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})  # events in the run dir
@@ -55,6 +57,7 @@ def test_curves_are_at_the_true_optimizer_step(runs, steps_per_call):
     assert steps("train/loss_step") == [4, 8, 12, 16, 20, 24]
     assert steps("train/loss") == steps("val/loss") == [13, 26]  # after each epoch's steps
     assert steps("lr-Adam") == [0, 13]  # the lr each epoch starts with
+    assert steps("test/mse") == [26]  # at the step trained to, not Lightning's batch count
     for tag in ("train/loss_step", "train/loss", "val/loss"):
         log_tag = tag.replace("/", "/log10_", 1)
         assert steps(log_tag) == steps(tag)

@@ -315,6 +315,10 @@ class RegressionModule(L.LightningModule):
             self.step_metrics.update(pred, true)
 
     def on_test_epoch_end(self) -> None:
+        # test/* at the optimizer step, as every curve: Lightning writes a logged "step" as the
+        # x value, where it would otherwise take the count of training batches (a group of
+        # steps_per_call steps counts once, and a resumed epoch's groups anew) and add "epoch"
+        self.log("step", float(self.trainer.global_step), sync_dist=True)
         if self.step_metrics is None:
             return
         for name, values in self.step_metrics.compute().items():
