@@ -275,12 +275,13 @@ class RegressionModule(L.LightningModule):
             self.best_val_loss = min(self.best_val_loss, loss)
             metrics = {**with_log10("val/loss", loss), "val/loss_best": self.best_val_loss}
             # written to disk with the epoch's train/loss, which follows in on_train_epoch_end
-            # (each flush waits for TensorBoard's writer thread); a validation of its own,
-            # outside fit, is written when the logger is finalized
+            # (each flush waits for TensorBoard's writer thread) with the epoch's "epoch" point
+            # when this validation ends the epoch; a validation of its own, outside fit, is
+            # written when the logger is finalized
             in_fit = self.trainer.state.fn == "fit"
-            self.log_curves(
-                {**metrics, "epoch": self.current_epoch}, self.trainer.global_step, save=not in_fit
-            )
+            if not (in_fit and self.trainer.is_last_batch):
+                metrics["epoch"] = self.current_epoch
+            self.log_curves(metrics, self.trainer.global_step, save=not in_fit)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["best_val_loss"] = self.best_val_loss
