@@ -1,6 +1,6 @@
 """The TensorBoard curves: train/loss every `logger.log_every_n_steps` optimizer steps and per
-epoch, val/loss per epoch, log10 of each loss, all at the true optimizer step, whatever
-`model.steps_per_call`."""
+epoch, val/loss per epoch, log10 of each loss, and the test metrics, all at the true optimizer
+step, whatever `model.steps_per_call`."""
 
 from __future__ import annotations
 
@@ -23,10 +23,12 @@ TINY = [
 
 
 def curves(compose_train, run_dir, *overrides: str) -> dict[str, list[tuple[int, float]]]:
-    """Fit in this process; every scalar tag of its TensorBoard events as [(step, value)]."""
+    """Fit and test in this process; every scalar tag of its TensorBoard events as
+    [(step, value)]."""
     cfg = compose_train(*TINY, f"paths.run_dir={run_dir}", *overrides)
     datamodule, module, trainer = fit_objects(cfg)
     trainer.fit(module, datamodule=datamodule)
+    trainer.test(module, datamodule=datamodule, verbose=False)
     for logger in trainer.loggers:
         logger.finalize("success")
     events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})  # events in the run dir
@@ -55,6 +57,8 @@ def test_curves_are_at_the_true_optimizer_step(runs, steps_per_call):
     assert steps("train/loss_step") == [4, 8, 12, 16, 20, 24]
     assert steps("train/loss") == steps("val/loss") == [13, 26]  # after each epoch's steps
     assert steps("lr-Adam") == [0, 13]  # the lr each epoch starts with
+    assert got["epoch"] == [(13, 0), (26, 1)]  # one point per epoch
+    assert steps("test/mse") == [26]  # at the step trained to, not Lightning's batch count
     for tag in ("train/loss_step", "train/loss", "val/loss"):
         log_tag = tag.replace("/", "/log10_", 1)
         assert steps(log_tag) == steps(tag)
@@ -67,6 +71,14 @@ def test_grouped_steps_draw_the_same_curves_as_one_step_per_batch(runs):
     assert one.keys() == grouped.keys()
     for tag in one:
         assert grouped[tag] == one[tag], tag
+
+
+def test_a_validation_within_an_epoch_has_its_epoch_point(compose_train, tmp_path):
+    half = ["+trainer.val_check_interval=0.5", "model.steps_per_call=1"]
+    got = curves(compose_train, tmp_path, *half)
+    assert [step for step, _ in got["val/loss"]] == [6, 12, 19, 25]  # 13 batches an epoch
+    # a point at each validation and at each epoch's end, none twice
+    assert got["epoch"] == [(6, 0), (12, 0), (13, 0), (19, 1), (25, 1), (26, 1)]
 
 
 def test_log_every_n_steps_must_be_positive(compose_train):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import yaml
@@ -221,6 +223,16 @@ def test_sweep_runs_are_named_by_the_keys_the_sweep_varies():
     assert run_name(job, swept) == "hidden_size=16,num_layers=1,lr=0.00123"
     # without a record of the sweep: every override that says what the run is
     assert run_name(job, None) == "hidden_size=16,num_layers=1,lr=0.00123,max_epochs=3"
+
+
+def test_the_readme_names_an_optuna_trial_as_it_is_named():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    named = re.search(r"an Optuna trial by its searched keys, `([^`]+)`", readme).group(1)
+    params = yaml.safe_load((CONFIG_DIR / "hparams_search" / "optuna.yaml").read_text())
+    swept = swept_keys([], params["hydra"]["sweeper"]["params"])
+    short = {k.rsplit(".", 1)[1]: k for k in swept}
+    job = [f"{short[k]}={v}" for k, v in (part.split("=") for part in named.split(","))]
+    assert run_name(job, swept) == named
 
 
 def test_short_keys_keep_what_tells_two_keys_apart():

@@ -82,6 +82,9 @@ class RegressionModule(L.LightningModule):
         self._loss_sums = torch.zeros(2)
         self._epoch_count = self._window_count = 0
         self._restored_schedulers: list[dict] = []  # their state in the checkpoint fit starts from
+        # (tag, step) of the curve points the run directory holds already, set by a resumed run:
+        # a killed run wrote some after its last.ckpt, which the resumed run would write again
+        self.written_points: set[tuple[str, int]] = set()
         self.best_val_loss = float("inf")
         # Buffers, so checkpoints carry the scaling needed to report in original units.
         self.register_buffer("target_mean", torch.tensor(float(target_mean)))
@@ -233,6 +236,8 @@ class RegressionModule(L.LightningModule):
     def log_curves(self, metrics: dict[str, float], step: int, save: bool = True) -> None:
         """Scalars to every logger at `step` (optimizer steps done), through its public API;
         `save`: flush to disk now (as Lightning does after each log), else with the next one."""
+        if self.written_points:
+            metrics = {k: v for k, v in metrics.items() if (k, step) not in self.written_points}
         for logger in self.loggers:
             logger.log_metrics(metrics, step=step)
             if save:
@@ -275,12 +280,13 @@ class RegressionModule(L.LightningModule):
             self.best_val_loss = min(self.best_val_loss, loss)
             metrics = {**with_log10("val/loss", loss), "val/loss_best": self.best_val_loss}
             # written to disk with the epoch's train/loss, which follows in on_train_epoch_end
-            # (each flush waits for TensorBoard's writer thread); a validation of its own,
-            # outside fit, is written when the logger is finalized
+            # (each flush waits for TensorBoard's writer thread) with the epoch's "epoch" point
+            # when this validation ends the epoch; a validation of its own, outside fit, is
+            # written when the logger is finalized
             in_fit = self.trainer.state.fn == "fit"
-            self.log_curves(
-                {**metrics, "epoch": self.current_epoch}, self.trainer.global_step, save=not in_fit
-            )
+            if not (in_fit and self.trainer.is_last_batch):
+                metrics["epoch"] = self.current_epoch
+            self.log_curves(metrics, self.trainer.global_step, save=not in_fit)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["best_val_loss"] = self.best_val_loss
@@ -315,6 +321,10 @@ class RegressionModule(L.LightningModule):
             self.step_metrics.update(pred, true)
 
     def on_test_epoch_end(self) -> None:
+        # test/* at the optimizer step, as every curve: Lightning writes a logged "step" as the
+        # x value, where it would otherwise take the count of training batches (a group of
+        # steps_per_call steps counts once, and a resumed epoch's groups anew) and add "epoch"
+        self.log("step", float(self.trainer.global_step), sync_dist=True)
         if self.step_metrics is None:
             return
         for name, values in self.step_metrics.compute().items():
