@@ -279,6 +279,9 @@ def test_predict_continues_the_runs_own_series_and_a_given_file(trained, tmp_pat
     assert proc.returncode == 0 and not np.allclose(read_forecast(out), own)
 
 
+FOLDER, DEVICE = object(), object()  # lstm-predict inputs that exist but are no file
+
+
 @pytest.mark.parametrize(
     "content,expected",
     [
@@ -286,35 +289,18 @@ def test_predict_continues_the_runs_own_series_and_a_given_file(trained, tmp_pat
         ("1,2\n3,4\n" * 10, "input: {path}: has 2 columns; the model reads 1"),
         ("1\n2\n3\n", "input: 3 values are fewer than one window (10)"),
         ("a,b\nc,d\n", "input: {path}: not a numeric .csv or .npy series"),
+        # paths that exist but are no file were refused as 'no such file'
+        (FOLDER, "input: {path}: is a folder; give a .csv or .npy file"),
+        (DEVICE, "input: {path}: not a regular file (a device, a pipe); give a .csv or .npy"),
     ],
 )
 def test_bad_predict_inputs_are_one_line(trained, tmp_path, content, expected):
     run_dir, root = trained
-    path = tmp_path / "in.csv"
-    if content is not None:
-        path.write_text(content)
-    out = tmp_path / "out.csv"
-    proc = run(f"run_dir={run_dir}", f"input={path}", f"output={out}", cwd=root,
-               prog="lstm-predict")  # fmt: skip
-    assert proc.returncode == 2
-    assert len(proc.stderr.strip().splitlines()) == 1
-    assert proc.stderr.startswith(f"lstm-predict: error: {expected.format(path=path)}")
-    assert not out.exists()
-
-
-@pytest.mark.parametrize(
-    "given,expected",
-    [
-        ("folder", "input: {path}: is a folder; give a .csv or .npy file"),
-        ("/dev/null", "input: {path}: not a regular file (a device, a pipe); give a .csv or .npy"),
-    ],
-)
-def test_a_predict_input_that_exists_but_is_no_file_is_named_so(trained, tmp_path, given, expected):
-    """A folder or /dev/null was refused as 'no such file', though it exists."""
-    run_dir, root = trained
-    path = Path(given) if given.startswith("/") else tmp_path / given
-    if given == "folder":
+    path = Path("/dev/null") if content is DEVICE else tmp_path / "in.csv"
+    if content is FOLDER:
         path.mkdir()
+    elif content is not None and content is not DEVICE:
+        path.write_text(content)
     out = tmp_path / "out.csv"
     proc = run(f"run_dir={run_dir}", f"input={path}", f"output={out}", cwd=root,
                prog="lstm-predict")  # fmt: skip
