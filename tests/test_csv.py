@@ -134,6 +134,14 @@ BAD = [
     ("d,y\nmonday,1\n", {"target": "y", "time": "d"}, "time", "'monday' is neither a number"),
     ("t,y\ninf,1\ninf,2\n", {"target": "y", "time": "t"}, "time", "'inf' is not a finite time"),
     ("t,y\n1,1\n", {"target": "z"}, "target", "no column 'z' (columns: t, y)"),
+    # another separator: the header is one column, and the message says why
+    (
+        "t;y\n1;1\n",
+        {"target": "y"},
+        "target",
+        "(columns: t;y); lstm-lab reads columns separated by commas, and this header has ';'",
+    ),
+    ("t\ty\n1\t1\n", {"target": "y"}, "target", "separated by commas, and this header has '\\t'"),
     ("t,y\n1,1\n", {"target": "y", "features": ["w"]}, "features", "no column 'w'"),
     ("t,y\n1,1\n", {"target": "y", "time": "when"}, "time", "no column 'when'"),
     # a column named twice: the first was read, whichever the user meant

@@ -74,8 +74,9 @@ def read_csv(
     for key, names in (("target", [target]), ("features", columns[1:]), ("time", [time])):
         for name in names:
             if name is not None and name not in header:
+                listed = ", ".join(header)
                 raise SeriesFileError(
-                    key, f"{path}: no column '{name}' (columns: {', '.join(header)})"
+                    key, f"{path}: no column '{name}' (columns: {listed}){_separator(header)}"
                 )
             if name is not None and header.count(name) > 1:  # which one is meant?
                 raise SeriesFileError(
@@ -143,6 +144,16 @@ def _read_rows(path: str | Path) -> tuple[list[str], list[int], list[list[str]]]
                 "path", f"{path}: line {line} has {len(row)} fields, the header has {len(header)}"
             )
     return header, [line for line, _ in found[1:]], [row for _, row in found[1:]]
+
+
+def _separator(header: list[str]) -> str:
+    """A word for a header read as one column that another separator would have split."""
+    if len(header) != 1:
+        return ""
+    found = [sep for sep in (";", "\t", "|") if sep in header[0]]
+    if not found:
+        return ""
+    return f"; lstm-lab reads columns separated by commas, and this header has {found[0]!r}"
 
 
 def _is_missing(cell: str) -> bool:
