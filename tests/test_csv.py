@@ -132,6 +132,14 @@ BAD = [
         "line 3 (2024-01-01) does not come after line 2 (2024-01-02)",
     ),
     ("d,y\nmonday,1\n", {"target": "y", "time": "d"}, "time", "'monday' is neither a number"),
+    # numpy reads a number among dates as a year (1 -> 0001)
+    (
+        "d,y\n1,1\n2024-01-01,2\n",
+        {"target": "y", "time": "d"},
+        "time",
+        "column 'd' mixes numbers and dates: line 2 has the number '1', line 3 the date "
+        "'2024-01-01'",
+    ),
     ("t,y\ninf,1\ninf,2\n", {"target": "y", "time": "t"}, "time", "'inf' is not a finite time"),
     ("t,y\n1,1\n", {"target": "z"}, "target", "no column 'z' (columns: t, y)"),
     # another separator: the header is one column, and the message says why

@@ -58,7 +58,7 @@ def read_csv(
     `missing` says what a blank or NA cell does: "fail" refuses the file, "drop" drops the
     rows that have one, "interpolate" fills it linearly in time (the row number without a
     time column); a gap at either end takes the nearest value. The time column, when given,
-    must hold numbers or ISO dates in increasing order.
+    must hold numbers or ISO dates (not both) in increasing order.
     """
     if missing not in MISSING_POLICIES:
         raise SeriesFileError(
@@ -184,7 +184,8 @@ def _numbers(path, name: str, key: str, lines: list[int], cells: list[str]) -> n
 
 
 def _times(path, name: str, lines: list[int], cells: list[str]) -> np.ndarray:
-    """Numbers if every present cell is one, else ISO dates; NaT / NaN where a cell is missing."""
+    """Numbers if every present cell is one, else ISO dates (a number among them is refused);
+    NaT / NaN where a cell is missing."""
     present = [(i, c.strip()) for i, c in enumerate(cells) if not _is_missing(c)]
     try:
         numbers = np.full(len(cells), np.nan)
@@ -202,7 +203,15 @@ def _times(path, name: str, lines: list[int], cells: list[str]) -> np.ndarray:
         return numbers
     # microseconds: stamps a fraction of a second apart stay apart (whole seconds cut them to one)
     stamps = np.full(len(cells), np.datetime64("NaT"), dtype="datetime64[us]")
+    dates = [(i, cell) for i, cell in present if not _is_number(cell)]
     for i, cell in present:
+        if _is_number(cell):  # numpy would read 1 as the year 0001
+            raise SeriesFileError(
+                "time",
+                f"{path}: column '{name}' mixes numbers and dates: line {lines[i]} has the "
+                f"number {cell!r}, line {lines[dates[0][0]]} the date {dates[0][1]!r}; "
+                "use one kind for the whole column",
+            )
         try:
             with warnings.catch_warnings():  # a zone (Z, +02:00) is taken as UTC, said per cell
                 warnings.filterwarnings("ignore", "no explicit representation of timezones")
@@ -214,6 +223,14 @@ def _times(path, name: str, lines: list[int], cells: list[str]) -> np.ndarray:
                 "nor an ISO date (YYYY-MM-DD, YYYY-MM or YYYY-MM-DDTHH:MM)",
             ) from None
     return stamps
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def _as_float(stamps: np.ndarray) -> np.ndarray:
