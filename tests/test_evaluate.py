@@ -289,6 +289,9 @@ FOLDER, DEVICE = object(), object()  # lstm-predict inputs that exist but are no
         ("1,2\n3,4\n" * 10, "input: {path}: has 2 columns; the model reads 1"),
         ("1\n2\n3\n", "input: 3 values are fewer than one window (10)"),
         ("a,b\nc,d\n", "input: {path}: not a numeric .csv or .npy series"),
+        # refused as the training CSV reader refuses them (1e39 became inf in float32)
+        ("1\n" * 10 + "-1e15\n", "input: {path}: holds values up to 1e+15; lstm-lab runs in"),
+        ("1\n" * 10 + "1e39\n", "input: {path}: holds values up to 1e+39;"),
         # paths that exist but are no file were refused as 'no such file'
         (FOLDER, "input: {path}: is a folder; give a .csv or .npy file"),
         (DEVICE, "input: {path}: not a regular file (a device, a pipe); give a .csv or .npy"),

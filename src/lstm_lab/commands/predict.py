@@ -14,7 +14,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from lstm_lab.config import ConfigError, validate_tool
-from lstm_lab.data.windows import as_columns
+from lstm_lab.data.windows import MAX_MAGNITUDE, as_columns
 from lstm_lab.files import written_whole
 
 
@@ -47,6 +47,13 @@ def read_values(path: Path) -> np.ndarray:
         raise ConfigError("input", f"{path}: not a numeric .csv or .npy series ({first})") from None
     if values.ndim not in (1, 2) or not np.all(np.isfinite(values)):
         raise ConfigError("input", f"{path}: must be a 1-D or 2-D array of finite numbers")
+    peak = float(np.abs(values).max()) if values.size else 0.0
+    if peak >= MAX_MAGNITUDE:  # as the training CSV reader refuses it (1e39 became inf)
+        raise ConfigError(
+            "input",
+            f"{path}: holds values up to {peak:.3g}; lstm-lab runs in float32 and needs values "
+            f"below {MAX_MAGNITUDE:g} in size: rescale the series as the run's data was",
+        )
     return as_columns(values)
 
 
