@@ -241,6 +241,27 @@ def test_a_bad_hydra_flag_is_one_line_not_hydras_usage_text(tmp_path, args, expe
     assert proc.stderr.strip() == f"lstm-train: error: {expected}"
 
 
+@pytest.mark.parametrize("prog", ["lstm-train", "lstm-eval", "lstm-predict"])
+def test_an_unknown_flag_is_one_line_for_every_command(tmp_path, prog):
+    """argparse printed Hydra's eight lines of usage before `unrecognized arguments`."""
+    proc = run("seed=1", "--bogus", cwd=tmp_path, prog=prog)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith(
+        f"{prog}: error: --bogus: unknown flag; the flags are --help/-h, --hydra-help, "
+    )
+    assert "--multirun/-m" in proc.stderr and "key=value" in proc.stderr
+    assert not list(tmp_path.iterdir()), "a refused command leaves nothing"
+
+
+def test_hydras_flags_joined_to_their_value_or_shortened_still_pass(tmp_path):
+    """As argparse takes them: `--cfg=job`, `-cjob`, `--cf job` (an unambiguous prefix)."""
+    for args in (["--cfg=job"], ["-cjob"], ["--cf", "job"]):
+        proc = run(*args, "seed=7", cwd=tmp_path)
+        assert proc.returncode == 0, (args, proc.stderr)
+        assert yaml.safe_load(proc.stdout)["seed"] == 7
+
+
 def test_a_flag_with_a_value_after_overrides_is_taken_as_if_first(tmp_path):
     """`seed=5 --cfg job threads=2`: argparse ended the overrides at the flag and refused
     `threads=2` with Hydra's usage text."""

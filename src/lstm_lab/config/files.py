@@ -32,6 +32,44 @@ VALUED_FLAGS = (
 )  # fmt: skip
 
 
+# Every flag of Hydra's command line (its argparse parser), the long spelling first.
+HYDRA_FLAGS = (
+    ("--help", "-h"), ("--hydra-help",), ("--version",), ("--cfg", "-c"), ("--resolve",),
+    ("--package", "-p"), ("--run", "-r"), ("--multirun", "-m"), ("--shell-completion", "-sc"),
+    ("--config-path", "-cp"), ("--config-name", "-cn"), ("--config-dir", "-cd"),
+    ("--experimental-rerun",), ("--info", "-i"),
+)  # fmt: skip
+
+
+def check_flags(argv: list[str]) -> None:
+    """`--bogus`: argparse refused it with Hydra's whole usage text; one line here, naming the
+    flag and the flags there are. A long flag's unambiguous prefix (`--multi`) and a value
+    joined to a flag (`--cfg=job`, `-cjob`) pass, as argparse takes them."""
+    spellings = [flag for flags in HYDRA_FLAGS for flag in flags]
+    longs = [flags[0] for flags in HYDRA_FLAGS]
+    value_next = False
+    for arg in argv:
+        if value_next:
+            value_next = False
+            continue
+        if arg == "--":  # argparse: what follows are overrides
+            return
+        if not arg.startswith("-"):
+            continue
+        flag = arg.partition("=")[0]
+        if arg.startswith("--"):
+            prefixed = [f for f in longs if f.startswith(flag)]
+            known = flag if flag in spellings else prefixed[0] if len(prefixed) == 1 else None
+        else:  # `-cjob`: a one-letter flag and its value
+            known = flag if flag in spellings else arg[:2] if arg[:2] in VALUED_FLAGS else None
+        if known is None:
+            listed = ", ".join("/".join(flags) for flags in HYDRA_FLAGS)
+            raise ConfigError(
+                flag, f"unknown flag; the flags are {listed} and --verbose; a setting is key=value"
+            )
+        value_next = arg == known and known in VALUED_FLAGS
+
+
 def overrides_of(argv: list[str]) -> list[str]:
     """The overrides of a command line: every word that is neither a flag nor a flag's value."""
     found, value_next = [], False
@@ -292,9 +330,11 @@ def check_chosen_dirs(cfg: DictConfig, mode: str) -> None:
 
 
 def check_command_line(argv: list[str], config_dir: str | Path, train: bool = True) -> None:
-    """Every override of a command line has a key; every --config-dir, the optional groups it
-    chooses and, for lstm-train (`train`), `paths.run_dir` (see above)."""
+    """Every override of a command line has a key and every flag is Hydra's; every
+    --config-dir, the optional groups it chooses and, for lstm-train (`train`),
+    `paths.run_dir` (see above)."""
     check_override_keys(argv)
+    check_flags(argv)
     check_cfg_flag(argv)
     folders = config_dirs(argv)
     for folder in folders:
