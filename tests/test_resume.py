@@ -9,6 +9,7 @@ and the reference run ("left alone") in a subprocess, so equal results also cros
 
 from __future__ import annotations
 
+import csv
 import shutil
 import time
 from pathlib import Path
@@ -110,6 +111,30 @@ def test_killed_run_resumes_to_the_same_weights_metrics_and_curves(runs, tmp_pat
     # The same TensorBoard curves, continued in the same directory: the points the killed
     # process wrote after its last.ckpt (the epoch start's lr, train/loss_step) are not doubled.
     assert curves(killed) == curves(alone)
+
+
+def csv_rows(run_dir: Path) -> list[tuple[tuple[str, str], ...]]:
+    """The rows of the run's csv/metrics.csv, each as its filled (column, value) pairs, sorted."""
+    with (run_dir / "csv" / "metrics.csv").open(newline="") as file:
+        return sorted(
+            tuple(sorted((k, v) for k, v in r.items() if v)) for r in csv.DictReader(file)
+        )
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumed_keeps_every_csv_row_once(tmp_path):
+    """logger=csv: Lightning's CSVLogger removed the metrics.csv it found, so a resumed run's
+    file lacked every row before its last.ckpt (and would have doubled those after it)."""
+    args = [*RUN, "logger=csv"]
+    proc, alone = lstm_train(tmp_path, *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc, killed = lstm_train(tmp_path, *args, fault="SIGKILL@2:1")
+    assert proc.returncode == -9
+    proc, _ = resume(tmp_path, killed)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = csv_rows(killed)
+    assert rows == csv_rows(alone)
+    assert any(("epoch", "0") in row for row in rows), "the rows from before the kill"
 
 
 @pytest.mark.slow

@@ -82,9 +82,9 @@ class RegressionModule(L.LightningModule):
         self._loss_sums = torch.zeros(2)
         self._epoch_count = self._window_count = 0
         self._restored_schedulers: list[dict] = []  # their state in the checkpoint fit starts from
-        # (tag, step) of the curve points the run directory holds already, set by a resumed run:
-        # a killed run wrote some after its last.ckpt, which the resumed run would write again
-        self.written_points: set[tuple[str, int]] = set()
+        # each logger's (tag, step) of the curve points the run directory holds already, set by
+        # a resumed run: a killed run wrote some after its last.ckpt, which it would write again
+        self.written_points: dict[object, set[tuple[str, int]]] = {}
         self.best_val_loss = float("inf")
         # Buffers, so checkpoints carry the scaling needed to report in original units.
         self.register_buffer("target_mean", torch.tensor(float(target_mean)))
@@ -236,10 +236,9 @@ class RegressionModule(L.LightningModule):
     def log_curves(self, metrics: dict[str, float], step: int, save: bool = True) -> None:
         """Scalars to every logger at `step` (optimizer steps done), through its public API;
         `save`: flush to disk now (as Lightning does after each log), else with the next one."""
-        if self.written_points:
-            metrics = {k: v for k, v in metrics.items() if (k, step) not in self.written_points}
         for logger in self.loggers:
-            logger.log_metrics(metrics, step=step)
+            written = self.written_points.get(logger, ())
+            logger.log_metrics({k: v for k, v in metrics.items() if (k, step) not in written}, step)
             if save:
                 logger.save()
 

@@ -217,7 +217,9 @@ def _train_and_test(
     )
     trainer = build_trainer(cfg, plain)
     if plain.get("resume"):
-        module.written_points = written_points(Path(plain["paths"]["run_dir"]))
+        from lstm_lab.training.resumed_curves import written_points
+
+        module.written_points = written_points(trainer, Path(plain["paths"]["run_dir"]))
     _fit(trainer, module, datamodule, plain, ckpt_path, start)
     run_dir = Path(plain["paths"]["run_dir"])
     on_interrupt = checkpoint_on_interrupt(trainer)
@@ -276,16 +278,6 @@ def _test_and_report(trainer, module, datamodule, plain: dict, start: float, ori
     if trainer.is_global_zero:
         _report(trainer, module, datamodule, plain, metrics, run_dir, origin)
     return metrics
-
-
-def written_points(run_dir: Path) -> set[tuple[str, int]]:
-    """(tag, step) of every scalar in the TensorBoard events of `run_dir` (a run resumed there
-    logs only the others: each point once, whether its stopped process wrote it or not)."""
-    from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
-
-    events = EventAccumulator(str(run_dir), size_guidance={SCALARS: 0})
-    events.Reload()
-    return {(tag, e.step) for tag in events.Tags()[SCALARS] for e in events.Scalars(tag)}
 
 
 def checkpoint_on_interrupt(trainer: L.Trainer) -> CheckpointOnInterrupt:
