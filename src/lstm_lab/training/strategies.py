@@ -86,14 +86,23 @@ AUTOMATIC_ONLY = {
     "accumulate_grad_batches": lambda v: v not in (None, 1),
     "precision": lambda v: str(v) in ("16", "16-mixed"),  # loss scaling
 }
+# Trainer settings that count training batches, of which a group of steps would count as one
+# (`val_check_interval=5` would validate every 5 groups, or fail with fewer groups than 5).
+COUNTS_BATCHES = {
+    "val_check_interval": lambda v: v is not None and not (isinstance(v, float) and v == 1.0),
+    "limit_train_batches": lambda v: v is not None and not (isinstance(v, float) and v == 1.0),
+    "overfit_batches": lambda v: v not in (None, 0),
+}
 
 
 def steps_per_call(plain: dict) -> int:
     """model.steps_per_call where it applies, else 1: window mode in one process, without
-    gradient clipping, accumulation or float16 loss scaling (Lightning does those per batch)."""
+    gradient clipping, accumulation or float16 loss scaling (Lightning does those per batch),
+    nor a trainer setting that counts training batches."""
     model, trainer = plain["model"], plain["trainer"]
     if model["stateful"] or not one_process(trainer):
         return 1
-    if any(key in trainer and test(trainer[key]) for key, test in AUTOMATIC_ONLY.items()):
+    settings = {**AUTOMATIC_ONLY, **COUNTS_BATCHES}
+    if any(key in trainer and test(trainer[key]) for key, test in settings.items()):
         return 1
     return model.get("steps_per_call", 1)
