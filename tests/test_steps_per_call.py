@@ -75,6 +75,26 @@ def test_grouped_steps_train_exactly_like_one_step_per_batch(compose_train, tmp_
         assert torch.equal(grouped.callback_metrics[key], value), key
 
 
+@pytest.mark.parametrize("steps", [1, 16])
+def test_a_plateau_steps_in_the_epochs_that_validate(compose_train, tmp_path, steps):
+    """With `+trainer.check_val_every_n_epoch=2`, `+scheduler.frequency=2` steps a plateau on
+    val/loss after epochs 2, 4, 6 (without it the run is refused: docs/errors.md); no epoch
+    counts as an improvement, so the first cut comes after epoch 4."""
+    _, _, lrs = fit(
+        compose_train,
+        tmp_path,
+        "scheduler=plateau",
+        "scheduler.patience=0",
+        "+scheduler.threshold=0.999",
+        "+scheduler.frequency=2",
+        "+trainer.check_val_every_n_epoch=2",
+        "trainer.max_epochs=6",
+        f"model.steps_per_call={steps}",
+    )
+    assert len(lrs) == 6 * 13
+    assert set(lrs[: 4 * 13]) == {lrs[0]} and set(lrs[4 * 13 :]) == {lrs[0] * 0.5}
+
+
 def test_max_steps_stops_inside_a_group(compose_train, tmp_path):
     trainer, module, lrs = fit(
         compose_train, tmp_path, "model.steps_per_call=4", "+trainer.max_steps=6"
