@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class
 
-from helpers import HELPERS, QUICK, cli, comparable, read_metrics, run, run_dirs
+from helpers import HELPERS, QUICK, cli, comparable, load_events, read_metrics, run, run_dirs
 from lstm_lab import CONFIG_DIR
 from lstm_lab.config import ConfigError
 from lstm_lab.training import sweep_threads  # noqa: F401 (its resolver)
@@ -62,6 +62,9 @@ def test_cpu_ddp_matches_one_process_of_the_same_global_batch(tmp_path, ddp_run)
         p.name for p in (single / "plots").iterdir()
     )
     assert len(list((double / "csv").rglob("metrics.csv"))) == 1
+    # the test's metrics at the run's last step, as one process logs them (the forked test's
+    # Trainer had counted no steps: they stood at step 0)
+    assert [e.step for e in load_events(double).Scalars("test/mse")] == [26]
 
 
 @pytest.mark.slow
