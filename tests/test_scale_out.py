@@ -201,3 +201,17 @@ def test_trainer_configs_pick_their_devices(compose_train, name):
     assert trainer.accelerator == {"cpu": "cpu", "gpu": "gpu", "ddp": "auto"}[name]
     if name == "ddp":
         assert trainer.devices == 2 and trainer.num_nodes == 1 and trainer.strategy == "ddp"
+
+
+def test_trainer_gpu_without_a_gpu_is_refused_naming_the_key(tmp_path, monkeypatch):
+    """`trainer=gpu` where torch finds no GPU (simulated, for a machine that has one): one line
+    naming trainer.accelerator, exit 2, no run directory (Lightning's line named no key)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    proc = run(*QUICK, "trainer=gpu", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == (
+        "lstm-train: error: trainer.accelerator: got gpu, but torch finds no such device on "
+        "this machine; set trainer.accelerator=auto (a GPU when there is one, trainer=default) "
+        "or cpu"
+    )
+    assert not run_dirs(tmp_path)

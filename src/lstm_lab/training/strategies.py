@@ -1,4 +1,5 @@
-"""Which Lightning strategies a sweep can run: the check is on the config alone (no torch).
+"""Which Lightning strategies a sweep can run: the check is on the config alone (no torch);
+and whether the accelerator asked for is there.
 
 Lightning's `ddp` strategy (and `auto` with several devices, which picks it) starts its other
 processes by running the command line again. Under a Hydra sweep (`-m`) that command line is
@@ -78,6 +79,24 @@ def check_strategy(plain: dict, multirun: bool, launcher: str | None = None) -> 
             f"got {strategy!r} with devices={trainer.get('devices')}; in a sweep (-m) it would "
             "re-run the whole command line for each extra process; use trainer.strategy=ddp_spawn",
         )
+
+
+def check_accelerator(plain: dict) -> None:
+    """Refuse, naming trainer.accelerator, a GPU that torch does not find (`trainer=gpu` on a
+    machine without one: Lightning's own error, "No supported gpu backend found!", names no key)."""
+    accelerator = str((plain.get("trainer") or {}).get("accelerator", "auto"))
+    if accelerator not in ("gpu", "cuda", "mps"):
+        return
+    import torch
+
+    found = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if found.get(accelerator) or (accelerator == "gpu" and any(found.values())):
+        return
+    raise ConfigError(
+        "trainer.accelerator",
+        f"got {accelerator}, but torch finds no such device on this machine; set "
+        "trainer.accelerator=auto (a GPU when there is one, trainer=default) or cpu",
+    )
 
 
 # Trainer settings that need Lightning's automatic optimization (one optimizer step per batch).
