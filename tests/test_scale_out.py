@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class
 
-from helpers import HELPERS, QUICK, cli, comparable, read_metrics, run, run_dirs
+from helpers import HELPERS, QUICK, cli, comparable, load_events, read_metrics, run, run_dirs
 from lstm_lab import CONFIG_DIR
 from lstm_lab.config import ConfigError
 from lstm_lab.training import sweep_threads  # noqa: F401 (its resolver)
@@ -62,6 +62,9 @@ def test_cpu_ddp_matches_one_process_of_the_same_global_batch(tmp_path, ddp_run)
         p.name for p in (single / "plots").iterdir()
     )
     assert len(list((double / "csv").rglob("metrics.csv"))) == 1
+    # the test's metrics at the run's last step, as one process logs them (the forked test's
+    # Trainer had counted no steps: they stood at step 0)
+    assert [e.step for e in load_events(double).Scalars("test/mse")] == [26]
 
 
 @pytest.mark.slow
@@ -198,3 +201,17 @@ def test_trainer_configs_pick_their_devices(compose_train, name):
     assert trainer.accelerator == {"cpu": "cpu", "gpu": "gpu", "ddp": "auto"}[name]
     if name == "ddp":
         assert trainer.devices == 2 and trainer.num_nodes == 1 and trainer.strategy == "ddp"
+
+
+def test_trainer_gpu_without_a_gpu_is_refused_naming_the_key(tmp_path, monkeypatch):
+    """`trainer=gpu` where torch finds no GPU (simulated, for a machine that has one): one line
+    naming trainer.accelerator, exit 2, no run directory (Lightning's line named no key)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    proc = run(*QUICK, "trainer=gpu", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == (
+        "lstm-train: error: trainer.accelerator: got gpu, but torch finds no such device on "
+        "this machine; set trainer.accelerator=auto (a GPU when there is one, trainer=default) "
+        "or cpu"
+    )
+    assert not run_dirs(tmp_path)

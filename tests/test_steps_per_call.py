@@ -75,6 +75,26 @@ def test_grouped_steps_train_exactly_like_one_step_per_batch(compose_train, tmp_
         assert torch.equal(grouped.callback_metrics[key], value), key
 
 
+@pytest.mark.parametrize("steps", [1, 16])
+def test_a_plateau_steps_in_the_epochs_that_validate(compose_train, tmp_path, steps):
+    """With `+trainer.check_val_every_n_epoch=2`, `+scheduler.frequency=2` steps a plateau on
+    val/loss after epochs 2, 4, 6 (without it the run is refused: docs/errors.md); no epoch
+    counts as an improvement, so the first cut comes after epoch 4."""
+    _, _, lrs = fit(
+        compose_train,
+        tmp_path,
+        "scheduler=plateau",
+        "scheduler.patience=0",
+        "+scheduler.threshold=0.999",
+        "+scheduler.frequency=2",
+        "+trainer.check_val_every_n_epoch=2",
+        "trainer.max_epochs=6",
+        f"model.steps_per_call={steps}",
+    )
+    assert len(lrs) == 6 * 13
+    assert set(lrs[: 4 * 13]) == {lrs[0]} and set(lrs[4 * 13 :]) == {lrs[0] * 0.5}
+
+
 def test_max_steps_stops_inside_a_group(compose_train, tmp_path):
     trainer, module, lrs = fit(
         compose_train, tmp_path, "model.steps_per_call=4", "+trainer.max_steps=6"
@@ -116,12 +136,27 @@ def test_grouped_steps_stop_before_a_non_finite_loss_reaches_the_weights(compose
         (["trainer.devices=2"], 1),
         (["+trainer.strategy=ddp_spawn", "trainer.devices=1"], 1),
         (["+trainer.strategy=single_device"], 16),
+        (["+trainer.val_check_interval=5"], 1),
+        (["+trainer.val_check_interval=1.0"], 16),
+        (["+trainer.limit_train_batches=3"], 1),
+        (["+trainer.overfit_batches=3"], 1),
     ],
 )
 def test_steps_per_call_applies_only_where_lightning_need_not_see_every_step(
     compose_train, overrides, expected
 ):
     assert steps_per_call(validate(compose_train(*overrides))) == expected
+
+
+def test_val_check_interval_counts_batches_not_groups(compose_train, tmp_path):
+    """`+trainer.val_check_interval=5` validates every 5 batches (13 an epoch here); counted in
+    groups of 16 it failed after the run had started ("must be less than or equal to the
+    number of the training batches (1)")."""
+    trainer, module, lrs = fit(
+        compose_train, tmp_path, "+trainer.val_check_interval=5", "trainer.max_epochs=1"
+    )
+    assert (trainer.val_check_batch, trainer.global_step, len(lrs)) == (5, 13, 13)
+    assert "val/loss" in trainer.callback_metrics
 
 
 def test_steps_per_call_must_be_a_positive_integer(compose_train):

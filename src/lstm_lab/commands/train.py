@@ -18,7 +18,7 @@ from lstm_lab.config import ConfigError, check_evaluation, check_targets, valida
 from lstm_lab.records import sweep
 from lstm_lab.records.rundirs import is_run_dir
 from lstm_lab.training.debug import check_debug
-from lstm_lab.training.strategies import check_strategy
+from lstm_lab.training.strategies import check_accelerator, check_strategy
 
 
 def train_from_config(cfg: DictConfig) -> dict[str, Any]:
@@ -33,6 +33,7 @@ def train_from_config(cfg: DictConfig) -> dict[str, Any]:
     series = build_series(plain)
     check_evaluation(plain, *series.shape)
     check_targets(plain)
+    check_accelerator(plain)
     from lstm_lab.training.memory import check_fits
 
     check_fits(plain, *series.shape)

@@ -59,7 +59,7 @@ def validate(cfg: DictConfig | Mapping, *, every_data_key: bool = True) -> dict:
     _check_mode(plain["model"], plain["data"])
     _check_built_entries(plain)
     _check_progress_bar(plain)
-    _check_scheduler(plain.get("scheduler"))
+    _check_scheduler(plain.get("scheduler"), plain.get("trainer") or {})
 
     split = plain["data"]["split"]
     if split["train"] <= 0 or split["train"] + split["val"] >= 1:
@@ -128,9 +128,9 @@ def _check_progress_bar(plain: dict) -> None:
         )
 
 
-def _check_scheduler(scheduler: Any) -> None:
+def _check_scheduler(scheduler: Any, trainer: Mapping) -> None:
     """A scheduler that reads a metric (plateau) can only step once an epoch: the metrics it
-    may monitor are logged at the end of each one."""
+    may monitor are logged at the end of each one, val/loss only in the epochs that validate."""
     if not isinstance(scheduler, Mapping) or not scheduler.get("monitor"):
         return
     if scheduler.get("interval") == "step":
@@ -138,6 +138,18 @@ def _check_scheduler(scheduler: Any) -> None:
             "scheduler.interval",
             f"got step with scheduler.monitor={scheduler['monitor']}, a metric logged once "
             "an epoch; set scheduler.interval=epoch",
+        )
+    every = trainer.get("check_val_every_n_epoch")
+    frequency = scheduler.get("frequency") or 1
+    validated = not isinstance(every, int) or isinstance(every, bool) or every <= 1
+    if str(scheduler["monitor"]).startswith("val/") and not validated:
+        if isinstance(frequency, int) and frequency % every == 0:
+            return
+        raise ConfigError(
+            "trainer.check_val_every_n_epoch",
+            f"got {every} with scheduler.monitor={scheduler['monitor']}, a metric logged only "
+            f"in the epochs that validate; step the scheduler then with "
+            f"scheduler.frequency={every}, or monitor train/loss",
         )
 
 

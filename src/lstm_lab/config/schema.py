@@ -71,8 +71,9 @@ class ModelKeys(Open):
     detached in between; val and test are walked from the start of the series, so their state
     is warmed up (data.window, batch_size and shuffle are then unused). `steps_per_call` groups
     optimizer steps so Lightning's per-batch hooks run once per group: same steps, same results
-    as 1; it is 1 under DDP, in stateful mode, and with gradient clipping, accumulation or
-    16-mixed precision."""
+    as 1; it is 1 under DDP, in stateful mode, with gradient clipping, accumulation or
+    16-mixed precision, and with a trainer setting that counts training batches
+    (val_check_interval, limit_train_batches, overfit_batches)."""
 
     carry_state: bool = key(
         False, "feed one training batch's detached (h, c) into the next (the classic tutorial's)"

@@ -86,6 +86,9 @@ class RegressionModule(L.LightningModule):
         # a resumed run: a killed run wrote some after its last.ckpt, which it would write again
         self.written_points: dict[object, set[tuple[str, int]]] = {}
         self.best_val_loss = float("inf")
+        # the fit's global_step, set before the test: a test in a process of its own
+        # (ddp_spawn, ddp_fork) has a Trainer that counted no steps
+        self.fitted_steps: int | None = None
         # Buffers, so checkpoints carry the scaling needed to report in original units.
         self.register_buffer("target_mean", torch.tensor(float(target_mean)))
         self.register_buffer("target_std", torch.tensor(float(target_std)))
@@ -323,7 +326,8 @@ class RegressionModule(L.LightningModule):
         # test/* at the optimizer step, as every curve: Lightning writes a logged "step" as the
         # x value, where it would otherwise take the count of training batches (a group of
         # steps_per_call steps counts once, and a resumed epoch's groups anew) and add "epoch"
-        self.log("step", float(self.trainer.global_step), sync_dist=True)
+        step = self.trainer.global_step if self.fitted_steps is None else self.fitted_steps
+        self.log("step", float(step), sync_dist=True)
         if self.step_metrics is None:
             return
         for name, values in self.step_metrics.compute().items():

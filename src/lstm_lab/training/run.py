@@ -250,6 +250,7 @@ def _test_and_report(trainer, module, datamodule, plain: dict, start: float, ori
     run_dir = Path(plain["paths"]["run_dir"])
     trained_at = process_age_s()
     fitted = progress(trainer, module)  # read before test: a spawned test resets the metrics
+    module.fitted_steps = fitted["global_step"]  # the step of test/* (a spawned test's is 0)
     # the path itself, not "best": with last.ckpt's ModelCheckpoint beside best.ckpt's,
     # "best" makes Lightning warn on every run that it picks the first checkpoint callback
     best = _best_path(trainer)

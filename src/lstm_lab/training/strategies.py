@@ -1,4 +1,5 @@
-"""Which Lightning strategies a sweep can run: the check is on the config alone (no torch).
+"""Which Lightning strategies a sweep can run: the check is on the config alone (no torch);
+and whether the accelerator asked for is there.
 
 Lightning's `ddp` strategy (and `auto` with several devices, which picks it) starts its other
 processes by running the command line again. Under a Hydra sweep (`-m`) that command line is
@@ -80,20 +81,47 @@ def check_strategy(plain: dict, multirun: bool, launcher: str | None = None) -> 
         )
 
 
+def check_accelerator(plain: dict) -> None:
+    """Refuse, naming trainer.accelerator, a GPU that torch does not find (`trainer=gpu` on a
+    machine without one: Lightning's own error, "No supported gpu backend found!", names no key)."""
+    accelerator = str((plain.get("trainer") or {}).get("accelerator", "auto"))
+    if accelerator not in ("gpu", "cuda", "mps"):
+        return
+    import torch
+
+    found = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if found.get(accelerator) or (accelerator == "gpu" and any(found.values())):
+        return
+    raise ConfigError(
+        "trainer.accelerator",
+        f"got {accelerator}, but torch finds no such device on this machine; set "
+        "trainer.accelerator=auto (a GPU when there is one, trainer=default) or cpu",
+    )
+
+
 # Trainer settings that need Lightning's automatic optimization (one optimizer step per batch).
 AUTOMATIC_ONLY = {
     "gradient_clip_val": lambda v: v not in (None, 0),
     "accumulate_grad_batches": lambda v: v not in (None, 1),
     "precision": lambda v: str(v) in ("16", "16-mixed"),  # loss scaling
 }
+# Trainer settings that count training batches, of which a group of steps would count as one
+# (`val_check_interval=5` would validate every 5 groups, or fail with fewer groups than 5).
+COUNTS_BATCHES = {
+    "val_check_interval": lambda v: v is not None and not (isinstance(v, float) and v == 1.0),
+    "limit_train_batches": lambda v: v is not None and not (isinstance(v, float) and v == 1.0),
+    "overfit_batches": lambda v: v not in (None, 0),
+}
 
 
 def steps_per_call(plain: dict) -> int:
     """model.steps_per_call where it applies, else 1: window mode in one process, without
-    gradient clipping, accumulation or float16 loss scaling (Lightning does those per batch)."""
+    gradient clipping, accumulation or float16 loss scaling (Lightning does those per batch),
+    nor a trainer setting that counts training batches."""
     model, trainer = plain["model"], plain["trainer"]
     if model["stateful"] or not one_process(trainer):
         return 1
-    if any(key in trainer and test(trainer[key]) for key, test in AUTOMATIC_ONLY.items()):
+    settings = {**AUTOMATIC_ONLY, **COUNTS_BATCHES}
+    if any(key in trainer and test(trainer[key]) for key, test in settings.items()):
         return 1
     return model.get("steps_per_call", 1)
