@@ -44,11 +44,13 @@ sweep: $(STAMP)
 compare: $(STAMP)
 	$(BIN)/lstm-compare $(or $(DIR),$(lastword $(sort $(wildcard outputs/sweeps/*))))
 
-# The suite on one worker per core (pytest-xdist; TEST_WORKERS=0 runs it in one process).
+# The suite on one worker per core (pytest-xdist; TEST_WORKERS=0 runs it in one process). A worker
+# that runs out of tests takes some of the other's (worksteal): the end-to-end runs left at the
+# end no longer keep one core idle.
 TEST_WORKERS ?= auto
 
 test: $(DEV_STAMP)
-	$(DEV_BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(DEV_BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py $(ARGS)
