@@ -28,6 +28,20 @@ def test_saved_config_shows_the_overrides(short_run):
     assert "model.hidden_size=12" in (run_dir / ".hydra" / "overrides.yaml").read_text()
 
 
+def test_the_run_log_holds_the_command_its_directory_and_how_it_ended(quick_run):
+    run_dir = quick_run.run_dir
+    log = (run_dir / "train.log").read_text()
+    typed = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text())
+    metrics = read_metrics(run_dir)
+    assert f"[lstm_lab.run][INFO] lstm-train {' '.join(typed)}\n" in log
+    assert f"[lstm_lab.run][INFO] run directory: {run_dir}\n" in log
+    steps, mse = metrics["global_step"], metrics["test"]["mse"]
+    assert f"[lstm_lab.run][INFO] completed: 2 epochs, {steps} optimizer steps, " in log
+    assert "test (original units): mae " in log and f"mse {mse:.4g}" in log
+    # the log file alone: the console shows the run as its tables
+    assert "run directory: " not in quick_run.proc.stdout + quick_run.proc.stderr
+
+
 def test_run_directory_holds_every_artefact(short_run):
     run_dir, root = short_run
     assert run_dir.parent == root / "outputs" / "runs"

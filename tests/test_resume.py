@@ -183,6 +183,13 @@ def test_non_finite_loss_stops_at_once_and_keeps_the_best_checkpoint(tmp_path):
     assert metrics["status"] == "failed" and "non-finite loss" in metrics["reason"]
     assert "at epoch 1, step" in metrics["reason"] and "test" not in metrics
     assert metrics["best_checkpoint"] == str(run_dir / "checkpoints" / "best.ckpt")
+    # the run's log ends with the line the command printed
+    assert (
+        (run_dir / "train.log")
+        .read_text()
+        .splitlines()[-1]
+        .endswith(f"[lstm_lab.run][ERROR] stopped: {line.removeprefix('lstm-train: error: ')}")
+    )
     best = torch.load(metrics["best_checkpoint"], weights_only=True)
     assert best["epoch"] == 0 and best["global_step"] == 13
     assert all(torch.isfinite(t).all() for t in best["state_dict"].values())

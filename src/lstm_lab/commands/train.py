@@ -38,9 +38,18 @@ def train_from_config(cfg: DictConfig) -> dict[str, Any]:
 
     check_fits(plain, *series.shape)
     ckpt_path = start_checkpoint(plain, series.shape[1])
+    from lstm_lab.records import runlog  # the run's train.log
     from lstm_lab.training.run import train_and_test  # torch and Lightning from here on
+    from lstm_lab.training.stopped import RunStopped
 
-    return train_and_test(cfg, plain, series, ckpt_path=ckpt_path)
+    runlog.started(plain)
+    try:
+        metrics = train_and_test(cfg, plain, series, ckpt_path=ckpt_path)
+    except RunStopped as stop:
+        runlog.stopped(str(stop))
+        raise
+    runlog.finished(metrics)
+    return metrics
 
 
 def resumed_config(cfg: DictConfig) -> DictConfig:
