@@ -35,6 +35,10 @@ USER_ERRORS = (
     OmegaConfBaseException,
 )
 
+# Sections whose config lists some of their class's arguments and takes any other with `+`
+# (lightning.Trainer, the optimizer, the scheduler): an unknown key there may be one to add.
+OPEN_SECTIONS = ("trainer", "optimizer", "scheduler")
+
 # Hydra plugins of the optional extras (pyproject.toml), by the config they register.
 PLUGIN_EXTRAS = {
     "hydra/launcher/joblib": "parallel",
@@ -138,6 +142,9 @@ def describe(error: BaseException) -> str:
             parent = getattr(cause, "parent_node", None)
             known = list(parent.keys()) if hasattr(parent, "keys") else []
             msg = unknown_key_message(cause.key, known)
+            section = str(cause.full_key).partition(".")[0]
+            if section in OPEN_SECTIONS and "did you mean" not in msg:
+                msg += f"; {section} takes any other argument of its class: +{cause.full_key}=..."
         return f"{written_at(msg)}{cause.full_key}: {msg}"
     if isinstance(error, InstantiationException):
         return instantiation_failure(error)
