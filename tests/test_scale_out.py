@@ -4,6 +4,7 @@ as the README's command.)"""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,17 @@ def test_cpu_ddp_matches_one_process_of_the_same_global_batch(tmp_path, ddp_run)
     # the test's metrics at the run's last step, as one process logs them (the forked test's
     # Trainer had counted no steps: they stood at step 0)
     assert [e.step for e in load_events(double).Scalars("test/mse")] == [26]
+    # every curve point of the fit in metrics.csv, as one process writes them: the forked
+    # test's new CSV writer removed the file the fit's processes wrote (only test/* was left)
+    assert csv_points(double) == csv_points(single)
+
+
+def csv_points(run_dir: Path) -> set[tuple[str, int]]:
+    """(column, step) of every value in a run's csv/metrics.csv."""
+    (path,) = (run_dir / "csv").rglob("metrics.csv")
+    with path.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    return {(k, int(row["step"])) for row in rows for k, v in row.items() if v and k != "step"}
 
 
 @pytest.mark.slow

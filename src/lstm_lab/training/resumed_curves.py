@@ -1,4 +1,5 @@
-"""The curve points a resumed run finds in its directory, which it logs no second time."""
+"""The curve points a resumed run finds in its directory, which it logs no second time; and the
+metrics.csv rows a fit wrote in processes of its own, which the test's processes keep."""
 
 from __future__ import annotations
 
@@ -42,6 +43,15 @@ def keep_csv_rows(logger) -> set[tuple[str, int]]:
         points.update((k, step) for k in row)
     logger.save()
     return points
+
+
+def keep_fitted_csv_rows(trainer: L.Trainer) -> None:
+    """Before a test in processes of its own (ddp_fork, ddp_spawn: the fit's processes have
+    ended): each CSVLogger's rows of the fit, read and logged again here, or the test's new
+    writer would remove the metrics.csv the fit wrote and leave the test's rows alone."""
+    for logger in trainer.loggers:
+        if isinstance(logger, CSVLogger):
+            keep_csv_rows(logger)
 
 
 def _csv_number(text: str) -> float | int:

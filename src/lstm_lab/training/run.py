@@ -254,6 +254,10 @@ def _test_and_report(trainer, module, datamodule, plain: dict, start: float, ori
     # the path itself, not "best": with last.ckpt's ModelCheckpoint beside best.ckpt's,
     # "best" makes Lightning warn on every run that it picks the first checkpoint callback
     best = _best_path(trainer)
+    if "fit" not in run_progress(trainer).ran_here:  # the test's processes are new ones too
+        from lstm_lab.training.resumed_curves import keep_fitted_csv_rows
+
+        keep_fitted_csv_rows(trainer)
     tested = trainer.test(
         module, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=WEIGHTS_ONLY
     )[0]
