@@ -126,22 +126,20 @@ def test_a_taken_run_or_sweep_directory_is_refused_only_to_a_command_run_once(
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    (tmp_path / "metrics.json").write_text("{}")
-    taken = compose_config("train", [f"hydra.run.dir={tmp_path}"])
-    if refused:
-        with pytest.raises(ConfigError, match="holds a run already"):
-            check_chosen_dirs(taken, "run")
-    else:
-        check_chosen_dirs(taken, "run")
-    check_chosen_dirs(compose_config("train", [f"hydra.run.dir={tmp_path / 'new'}"]), "run")
-    (tmp_path / "multirun.yaml").write_text("hydra: {}\n")  # and a sweep's folder
-    swept = compose_config("train", [f"hydra.sweep.dir={tmp_path}"])
-    if refused:
-        with pytest.raises(ConfigError, match="holds a sweep already"):
-            check_chosen_dirs(swept, "sweep")
-    else:
-        check_chosen_dirs(swept, "sweep")
-    check_chosen_dirs(compose_config("train", [f"hydra.sweep.dir={tmp_path / 'new'}"]), "sweep")
+    # a run's folder, and a sweep's
+    for mode, mark, says in (
+        ("run", "metrics.json", "a run"),
+        ("sweep", "multirun.yaml", "a sweep"),
+    ):
+        (tmp_path / mark).write_text("{}")
+        taken = compose_config("train", [f"hydra.{mode}.dir={tmp_path}"])
+        if refused:
+            with pytest.raises(ConfigError, match=f"holds {says} already"):
+                check_chosen_dirs(taken, mode)
+        else:
+            check_chosen_dirs(taken, mode)
+        new = compose_config("train", [f"hydra.{mode}.dir={tmp_path / 'new'}"])
+        check_chosen_dirs(new, mode)  # a new folder: always free
 
 
 def test_what_a_config_chooses_is_checked_and_lstm_labs_own_directories_are_not_claimed(
