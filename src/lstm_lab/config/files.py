@@ -17,21 +17,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from lstm_lab.config.keyspec import ConfigError
 
-# Hydra's spellings of the option, with a separate value or as --config-dir=<folder>.
-CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
-
-
-# Hydra's flags that take no value, which a user may type after some overrides.
-BARE_FLAGS = ("-m", "--multirun", "-r", "--run", "--resolve")
-
-
-# Hydra's flags that take a value (`--cfg job`, `-cd <folder>`): the word after one is no override.
-VALUED_FLAGS = (
-    "--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
-    *CONFIG_DIR_FLAGS, "--experimental-rerun", "--info", "-i",
-)  # fmt: skip
-
-
 # Every flag of Hydra's command line (its argparse parser), the long spelling first.
 HYDRA_FLAGS = (
     ("--help", "-h"), ("--hydra-help",), ("--version",), ("--cfg", "-c"), ("--resolve",),
@@ -41,12 +26,37 @@ HYDRA_FLAGS = (
 )  # fmt: skip
 
 
+def spellings(*longs: str) -> tuple[str, ...]:
+    """Every spelling of these flags of Hydra's (named by their long spelling)."""
+    return tuple(flag for flags in HYDRA_FLAGS if flags[0] in longs for flag in flags)
+
+
+# --config-dir, with a separate value or as --config-dir=<folder>.
+CONFIG_DIR_FLAGS = spellings("--config-dir")
+# Hydra's flags that take no value, which a user may type after some overrides.
+BARE_FLAGS = spellings("--multirun", "--run", "--resolve")
+# Hydra's flags that take a value (`--cfg job`, `-cd <folder>`; --info's is optional): the word
+# after one is no override.
+VALUED_FLAGS = spellings(
+    "--cfg", "--package", "--config-path", "--config-name", "--config-dir",
+    "--experimental-rerun", "--info",
+)  # fmt: skip
+# Hydra runs one of these per command, and fails on two with a ValueError and its traceback:
+# each spelling -> its long one.
+MODE_FLAGS = {
+    flag: flags[0]
+    for flags in HYDRA_FLAGS
+    if flags[0] in ("--run", "--multirun", "--cfg", "--info", "--shell-completion")
+    for flag in flags
+}
+
+
 def check_flags(argv: list[str]) -> None:
     """`--bogus`: argparse refused it with Hydra's whole usage text; one line here, naming the
     flag and the flags there are. A long flag's unambiguous prefix (`--multi`) and a value
     joined to a flag (`--cfg=job`, `-cjob`) pass, as argparse takes them."""
-    spellings = [flag for flags in HYDRA_FLAGS for flag in flags]
     longs = [flags[0] for flags in HYDRA_FLAGS]
+    every = spellings(*longs)
     value_next = False
     for arg in argv:
         if value_next:
@@ -59,9 +69,9 @@ def check_flags(argv: list[str]) -> None:
         flag = arg.partition("=")[0]
         if arg.startswith("--"):
             prefixed = [f for f in longs if f.startswith(flag)]
-            known = flag if flag in spellings else prefixed[0] if len(prefixed) == 1 else None
+            known = flag if flag in every else prefixed[0] if len(prefixed) == 1 else None
         else:  # `-cjob`: a one-letter flag and its value
-            known = flag if flag in spellings else arg[:2] if arg[:2] in VALUED_FLAGS else None
+            known = flag if flag in every else arg[:2] if arg[:2] in VALUED_FLAGS else None
         if known is None:
             listed = ", ".join("/".join(flags) for flags in HYDRA_FLAGS)
             raise ConfigError(
@@ -116,14 +126,6 @@ def flags_first(argv: list[str]) -> list[str]:
             rest.append(arg)
         i += 1
     return flags + rest
-
-
-# Hydra runs one of these per command, and fails on two with a ValueError and its traceback.
-MODE_FLAGS = {
-    "-r": "--run", "--run": "--run", "-m": "--multirun", "--multirun": "--multirun",
-    "-c": "--cfg", "--cfg": "--cfg", "-i": "--info", "--info": "--info",
-    "-sc": "--shell-completion", "--shell-completion": "--shell-completion",
-}  # fmt: skip
 
 
 def check_cfg_flag(argv: list[str]) -> None:
